@@ -1,0 +1,374 @@
+//! Max and average pooling over NCHW tensors, forward and backward, with MXNet's
+//! semantics: max pooling pads with −∞ and routes each gradient to the first maximum of
+//! its window; average pooling divides by the window clipped to the padded input
+//! (`count_include_pad`, Gluon's default) or to the input itself.
+
+pub mod reference;
+
+use crate::error::{Result, TensorError};
+use crate::float::Float;
+use crate::shape::{Hw, Shape};
+use crate::tensor::Tensor;
+use crate::window::out_size;
+
+/// The options of 2-d pooling.
+///
+/// ```
+/// use kiln_tensor::Pool2dParams;
+/// let p = Pool2dParams::new(3).stride(2).padding(1);
+/// assert_eq!((p.kernel.h, p.stride.w, p.count_include_pad), (3, 2, true));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pool2dParams {
+    /// Window size, (h, w).
+    pub kernel: Hw,
+    /// Step between windows, (h, w); defaults to the window size.
+    pub stride: Hw,
+    /// Padding on each side, (h, w); smaller than the window.
+    pub padding: Hw,
+    /// Rounds the output size up, keeping a last window that hangs past the input.
+    pub ceil_mode: bool,
+    /// Average pooling only: count padding positions in the divisor (default true).
+    pub count_include_pad: bool,
+}
+
+impl Pool2dParams {
+    /// A `kernel` window with stride equal to the window, no padding, floor rounding.
+    pub fn new(kernel: impl Into<Hw>) -> Self {
+        let kernel = kernel.into();
+        Pool2dParams {
+            kernel,
+            stride: kernel,
+            padding: Hw::new(0, 0),
+            ceil_mode: false,
+            count_include_pad: true,
+        }
+    }
+
+    /// Sets the stride.
+    pub fn stride(mut self, s: impl Into<Hw>) -> Self {
+        self.stride = s.into();
+        self
+    }
+
+    /// Sets the padding.
+    pub fn padding(mut self, p: impl Into<Hw>) -> Self {
+        self.padding = p.into();
+        self
+    }
+
+    /// Sets ceil mode.
+    pub fn ceil_mode(mut self, on: bool) -> Self {
+        self.ceil_mode = on;
+        self
+    }
+
+    /// Sets whether average pooling counts padding in its divisor.
+    pub fn count_include_pad(mut self, on: bool) -> Self {
+        self.count_include_pad = on;
+        self
+    }
+
+    /// Checks an input shape (N, C, H, W) against these options.
+    pub fn geometry(&self, op: &'static str, x: &Shape) -> Result<PoolGeometry> {
+        if x.rank() != 4 {
+            return Err(TensorError::invalid(
+                op,
+                format!("input must be 4-d (N, C, H, W), got shape {x}"),
+            ));
+        }
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        if k.h == 0 || k.w == 0 {
+            return Err(TensorError::invalid(
+                op,
+                format!("window must be ≥ 1 on both axes, got {k}"),
+            ));
+        }
+        if s.h == 0 || s.w == 0 {
+            return Err(TensorError::invalid(
+                op,
+                format!("stride must be ≥ 1 on both axes, got {s}"),
+            ));
+        }
+        // With padding below the window, every window holds at least one input element.
+        if p.h >= k.h || p.w >= k.w {
+            return Err(TensorError::invalid(
+                op,
+                format!("padding {p} must be smaller than the window {k}"),
+            ));
+        }
+        let (h, w) = (x[2], x[3]);
+        let too_big = || {
+            TensorError::invalid(
+                op,
+                format!(
+                    "window {}×{} is larger than the padded input {}×{} (input {x}, padding {p})",
+                    k.h,
+                    k.w,
+                    h + 2 * p.h,
+                    w + 2 * p.w
+                ),
+            )
+        };
+        let h_out = out_size(h, k.h, p.h, s.h, 1, self.ceil_mode).ok_or_else(too_big)?;
+        let w_out = out_size(w, k.w, p.w, s.w, 1, self.ceil_mode).ok_or_else(too_big)?;
+        Ok(PoolGeometry {
+            n: x[0],
+            c: x[1],
+            h,
+            w,
+            h_out,
+            w_out,
+            params: *self,
+        })
+    }
+}
+
+/// Every size of one pooling, validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct PoolGeometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub params: Pool2dParams,
+}
+
+/// One window along one axis: the in-bounds range `lo..hi` and the length of the window
+/// clipped to the padded input (MXNet's divisor with `count_include_pad`).
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    lo: usize,
+    hi: usize,
+    padded_len: usize,
+}
+
+fn spans(out: usize, len: usize, k: usize, s: usize, p: usize) -> Vec<Span> {
+    (0..out)
+        .map(|o| {
+            let start = (o * s) as isize - p as isize;
+            let end = (start + k as isize).min((len + p) as isize);
+            Span {
+                lo: start.max(0) as usize,
+                hi: end.min(len as isize).max(0) as usize,
+                padded_len: (end - start) as usize,
+            }
+        })
+        .collect()
+}
+
+impl PoolGeometry {
+    /// Output shape (N, C, H_out, W_out).
+    pub fn out_shape(&self) -> Shape {
+        Shape::from([self.n, self.c, self.h_out, self.w_out])
+    }
+
+    fn spans(&self) -> (Vec<Span>, Vec<Span>) {
+        let (k, s, p) = (self.params.kernel, self.params.stride, self.params.padding);
+        (
+            spans(self.h_out, self.h, k.h, s.h, p.h),
+            spans(self.w_out, self.w, k.w, s.w, p.w),
+        )
+    }
+
+    fn check_grad_out<T: Float>(&self, op: &'static str, dy: &Tensor<T>) -> Result<()> {
+        if *dy.shape() != self.out_shape() {
+            return Err(TensorError::invalid(
+                op,
+                format!(
+                    "output gradient has shape {}, expected {}",
+                    dy.shape(),
+                    self.out_shape()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Max pooling; also returns, for every output, the index within its (H, W) plane of the
+/// first maximum of its window, which [`max_pool2d_backward`] routes the gradient to.
+///
+/// # Shapes
+/// x (N, C, H, W) → (N, C, H_out, W_out), argmax (N·C·H_out·W_out).
+pub fn max_pool2d_with_argmax<T: Float>(
+    x: &Tensor<T>,
+    params: &Pool2dParams,
+) -> Result<(Tensor<T>, Vec<u32>)> {
+    let g = params.geometry("max_pool2d", x.shape())?;
+    let (hs, ws) = g.spans();
+    let (plane_in, plane_out) = (g.h * g.w, g.h_out * g.w_out);
+    let mut out = Vec::with_capacity(g.n * g.c * plane_out);
+    let mut argmax = Vec::with_capacity(out.capacity());
+    for x_p in x.data().chunks_exact(plane_in.max(1)).take(g.n * g.c) {
+        for sh in &hs {
+            for sw in &ws {
+                let (mut best, mut at) = (T::NEG_INFINITY, sh.lo * g.w + sw.lo);
+                for i in sh.lo..sh.hi {
+                    for (j, &v) in x_p[i * g.w + sw.lo..i * g.w + sw.hi].iter().enumerate() {
+                        if v > best {
+                            best = v;
+                            at = i * g.w + sw.lo + j;
+                        }
+                    }
+                }
+                out.push(best);
+                argmax.push(at as u32);
+            }
+        }
+    }
+    Ok((Tensor::from_parts(out, g.out_shape()), argmax))
+}
+
+/// Max pooling (−∞ padding): `y[n, c, i, j] = max` of the window at (i·sh − ph, j·sw − pw).
+pub fn max_pool2d<T: Float>(x: &Tensor<T>, params: &Pool2dParams) -> Result<Tensor<T>> {
+    Ok(max_pool2d_with_argmax(x, params)?.0)
+}
+
+/// Gradient of max pooling: each `dy` goes to the first maximum of its window.
+///
+/// # Shapes
+/// dy (N, C, H_out, W_out), argmax from [`max_pool2d_with_argmax`] → (N, C, H, W) = `x_shape`.
+pub fn max_pool2d_backward<T: Float>(
+    dy: &Tensor<T>,
+    argmax: &[u32],
+    x_shape: &Shape,
+    params: &Pool2dParams,
+) -> Result<Tensor<T>> {
+    let op = "max_pool2d_backward";
+    let g = params.geometry(op, x_shape)?;
+    g.check_grad_out(op, dy)?;
+    let (plane_in, plane_out) = (g.h * g.w, g.h_out * g.w_out);
+    if argmax.len() != dy.numel() || argmax.iter().any(|&i| i as usize >= plane_in) {
+        return Err(TensorError::invalid(
+            op,
+            "argmax does not belong to this input",
+        ));
+    }
+    let mut dx = vec![T::ZERO; x_shape.numel()];
+    for (p, dx_p) in dx
+        .chunks_exact_mut(plane_in.max(1))
+        .take(g.n * g.c)
+        .enumerate()
+    {
+        let range = p * plane_out..(p + 1) * plane_out;
+        for (&d, &at) in dy.data()[range.clone()].iter().zip(&argmax[range]) {
+            dx_p[at as usize] += d;
+        }
+    }
+    Ok(Tensor::from_parts(dx, x_shape.clone()))
+}
+
+fn divisor(g: &PoolGeometry, sh: &Span, sw: &Span) -> usize {
+    if g.params.count_include_pad {
+        sh.padded_len * sw.padded_len
+    } else {
+        (sh.hi - sh.lo) * (sw.hi - sw.lo)
+    }
+}
+
+/// Average pooling: the window's sum divided by its size, counted as in MXNet (see the
+/// module doc).
+///
+/// # Shapes
+/// x (N, C, H, W) → (N, C, H_out, W_out).
+pub fn avg_pool2d<T: Float>(x: &Tensor<T>, params: &Pool2dParams) -> Result<Tensor<T>> {
+    let g = params.geometry("avg_pool2d", x.shape())?;
+    let (hs, ws) = g.spans();
+    let plane_in = g.h * g.w;
+    let mut out = Vec::with_capacity(g.n * g.c * g.h_out * g.w_out);
+    for x_p in x.data().chunks_exact(plane_in.max(1)).take(g.n * g.c) {
+        for sh in &hs {
+            for sw in &ws {
+                let mut sum = T::ZERO;
+                for i in sh.lo..sh.hi {
+                    for &v in &x_p[i * g.w + sw.lo..i * g.w + sw.hi] {
+                        sum += v;
+                    }
+                }
+                out.push(sum / T::from_usize(divisor(&g, sh, sw)));
+            }
+        }
+    }
+    Ok(Tensor::from_parts(out, g.out_shape()))
+}
+
+/// Gradient of average pooling: each `dy` spread evenly over its window's in-bounds
+/// elements, with the forward's divisor.
+///
+/// # Shapes
+/// dy (N, C, H_out, W_out) → (N, C, H, W) = `x_shape`.
+pub fn avg_pool2d_backward<T: Float>(
+    dy: &Tensor<T>,
+    x_shape: &Shape,
+    params: &Pool2dParams,
+) -> Result<Tensor<T>> {
+    let op = "avg_pool2d_backward";
+    let g = params.geometry(op, x_shape)?;
+    g.check_grad_out(op, dy)?;
+    let (hs, ws) = g.spans();
+    let (plane_in, plane_out) = (g.h * g.w, g.h_out * g.w_out);
+    let mut dx = vec![T::ZERO; x_shape.numel()];
+    for (p, dx_p) in dx
+        .chunks_exact_mut(plane_in.max(1))
+        .take(g.n * g.c)
+        .enumerate()
+    {
+        let dy_p = &dy.data()[p * plane_out..(p + 1) * plane_out];
+        for (a, sh) in hs.iter().enumerate() {
+            for (b, sw) in ws.iter().enumerate() {
+                let share = dy_p[a * g.w_out + b] / T::from_usize(divisor(&g, sh, sw));
+                for i in sh.lo..sh.hi {
+                    for v in &mut dx_p[i * g.w + sw.lo..i * g.w + sw.hi] {
+                        *v += share;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_parts(dx, x_shape.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_gradient_goes_to_first_maximum() {
+        let x = Tensor::<f64>::from_f64s(&[1., 3., 3., 0.], [1, 1, 2, 2]).unwrap();
+        let p = Pool2dParams::new(2);
+        let (y, arg) = max_pool2d_with_argmax(&x, &p).unwrap();
+        assert_eq!(y.data(), &[3.]);
+        assert_eq!(arg, vec![1]);
+        let dx =
+            max_pool2d_backward(&Tensor::<f64>::ones([1, 1, 1, 1]), &arg, x.shape(), &p).unwrap();
+        assert_eq!(dx.data(), &[0., 1., 0., 0.]);
+    }
+
+    #[test]
+    fn bad_windows_are_errors() {
+        let x = Tensor::<f32>::zeros([1, 1, 2, 2]);
+        let err = max_pool2d(&x, &Pool2dParams::new(3)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "max_pool2d: window 3×3 is larger than the padded input 2×2 (input [1, 1, 2, 2], padding (0, 0))"
+        );
+        assert!(avg_pool2d(&x, &Pool2dParams::new(2).stride(0)).is_err());
+        assert!(avg_pool2d(&x, &Pool2dParams::new(2).padding(2)).is_err());
+        assert!(avg_pool2d(&x, &Pool2dParams::new((2, 3)).padding((1, 2))).is_ok());
+        assert!(avg_pool2d(&Tensor::<f32>::zeros([2, 2]), &Pool2dParams::new(2)).is_err());
+    }
+
+    #[test]
+    fn ceil_mode_averages_the_overhang_over_in_bounds_elements() {
+        // 1×1×3×3 arange, window 2, stride 2, ceil: the right column window is [2, 5] → 3.5
+        let x = Tensor::<f64>::arange(9).reshape([1, 1, 3, 3]).unwrap();
+        let p = Pool2dParams::new(2).ceil_mode(true);
+        let y = avg_pool2d(&x, &p).unwrap();
+        assert_eq!(y.dims(), &[1, 1, 2, 2]);
+        assert_eq!(y.data(), &[2.0, 3.5, 6.5, 8.0]);
+    }
+}

@@ -1,0 +1,210 @@
+//! [`Shape`]: the dimensions of a tensor, kept inline for up to four axes, and [`Hw`],
+//! a (height, width) pair that also accepts a single number, as Gluon does.
+
+use smallvec::SmallVec;
+use std::fmt;
+use std::ops::Deref;
+
+/// Dimensions or strides, inline for rank ≤ 4 (NCHW) and spilling to the heap beyond.
+pub type Dims = SmallVec<[usize; 4]>;
+
+/// The dimensions of a tensor, outermost first. Storage is contiguous row-major, so the
+/// strides are a function of the shape ([`Shape::strides`]).
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Shape(Dims);
+
+impl Shape {
+    /// A shape from its dimensions.
+    pub fn new(dims: &[usize]) -> Self {
+        Shape(Dims::from_slice(dims))
+    }
+
+    /// The shape of a scalar: rank 0, one element.
+    pub fn scalar() -> Self {
+        Shape(Dims::new())
+    }
+
+    /// Number of axes.
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Number of elements: the product of the dimensions (1 for a scalar).
+    pub fn numel(&self) -> usize {
+        self.0.iter().product()
+    }
+
+    /// The dimensions as a slice.
+    pub fn dims(&self) -> &[usize] {
+        &self.0
+    }
+
+    /// Row-major strides in elements: the last axis has stride 1.
+    pub fn strides(&self) -> Dims {
+        let mut strides = Dims::from_elem(0, self.0.len());
+        let mut acc = 1;
+        for (s, &d) in strides.iter_mut().zip(self.0.iter()).rev() {
+            *s = acc;
+            acc *= d;
+        }
+        strides
+    }
+
+    /// The NumPy broadcast of two shapes (axes aligned from the right; a 1 stretches),
+    /// or `None` when some aligned pair differs and neither is 1.
+    pub fn broadcast(&self, other: &Shape) -> Option<Shape> {
+        let rank = self.rank().max(other.rank());
+        let mut out = Dims::from_elem(0, rank);
+        for i in 0..rank {
+            let a = dim_from_right(self, rank - 1 - i);
+            let b = dim_from_right(other, rank - 1 - i);
+            out[i] = match (a, b) {
+                (x, y) if x == y => x,
+                (1, y) => y,
+                (x, 1) => x,
+                _ => return None,
+            };
+        }
+        Some(Shape(out))
+    }
+
+    /// (outer, len, inner): the product of the axes before `axis`, its length, and the
+    /// product of the axes after it. Every single-axis kernel iterates in this form.
+    pub fn split_at_axis(&self, axis: usize) -> (usize, usize, usize) {
+        let outer = self.0[..axis].iter().product();
+        let inner = self.0[axis + 1..].iter().product();
+        (outer, self.0[axis], inner)
+    }
+}
+
+/// The dimension `k` places from the right, 1 past the left end (broadcast alignment).
+fn dim_from_right(shape: &Shape, k: usize) -> usize {
+    if k < shape.rank() {
+        shape.0[shape.rank() - 1 - k]
+    } else {
+        1
+    }
+}
+
+impl Deref for Shape {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        write!(f, "]")
+    }
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl From<&[usize]> for Shape {
+    fn from(dims: &[usize]) -> Self {
+        Shape::new(dims)
+    }
+}
+
+impl<const N: usize> From<[usize; N]> for Shape {
+    fn from(dims: [usize; N]) -> Self {
+        Shape::new(&dims)
+    }
+}
+
+impl<const N: usize> From<&[usize; N]> for Shape {
+    fn from(dims: &[usize; N]) -> Self {
+        Shape::new(dims)
+    }
+}
+
+impl From<Vec<usize>> for Shape {
+    fn from(dims: Vec<usize>) -> Self {
+        Shape::new(&dims)
+    }
+}
+
+impl From<&Shape> for Shape {
+    fn from(s: &Shape) -> Self {
+        s.clone()
+    }
+}
+
+impl From<Dims> for Shape {
+    fn from(dims: Dims) -> Self {
+        Shape(dims)
+    }
+}
+
+/// A (height, width) pair. Converts from one number (used for both) or from a tuple,
+/// so every option that Gluon lets be "int or tuple" takes `impl Into<Hw>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Hw {
+    /// Height (rows).
+    pub h: usize,
+    /// Width (columns).
+    pub w: usize,
+}
+
+impl Hw {
+    /// A pair from height and width.
+    pub const fn new(h: usize, w: usize) -> Self {
+        Hw { h, w }
+    }
+}
+
+impl From<usize> for Hw {
+    fn from(v: usize) -> Self {
+        Hw { h: v, w: v }
+    }
+}
+
+impl From<(usize, usize)> for Hw {
+    fn from((h, w): (usize, usize)) -> Self {
+        Hw { h, w }
+    }
+}
+
+impl fmt::Display for Hw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}, {})", self.h, self.w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strides_are_row_major() {
+        assert_eq!(&Shape::from([2, 3, 4]).strides()[..], &[12, 4, 1]);
+        assert_eq!(Shape::scalar().numel(), 1);
+    }
+
+    #[test]
+    fn broadcast_follows_numpy() {
+        let a = Shape::from([8, 1, 6, 1]);
+        let b = Shape::from([7, 1, 5]);
+        assert_eq!(a.broadcast(&b), Some(Shape::from([8, 7, 6, 5])));
+        assert_eq!(Shape::from([3]).broadcast(&Shape::from([4])), None);
+        assert_eq!(Shape::scalar().broadcast(&b), Some(b));
+    }
+
+    #[test]
+    fn display_lists_dims() {
+        assert_eq!(Shape::from([1, 3, 8, 8]).to_string(), "[1, 3, 8, 8]");
+        assert_eq!(Hw::from(3), Hw::new(3, 3));
+    }
+}

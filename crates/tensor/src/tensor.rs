@@ -1,0 +1,278 @@
+//! [`Tensor`]: an n-d array of `f32` or `f64` in contiguous row-major storage, with its
+//! constructors and accessors. Ops live in the sibling modules, one family per file.
+
+use crate::error::{Result, TensorError};
+use crate::float::Float;
+use crate::shape::{Dims, Shape};
+use rand::Rng;
+use rand_distr::{Distribution, Normal, StandardUniform};
+use std::fmt;
+
+/// An n-d array: a [`Shape`] and its elements in row-major order.
+#[derive(Clone, PartialEq)]
+pub struct Tensor<T: Float> {
+    shape: Shape,
+    data: Vec<T>,
+}
+
+impl<T: Float> Tensor<T> {
+    /// A tensor of the given shape filled with `value`.
+    pub fn full(shape: impl Into<Shape>, value: T) -> Self {
+        let shape = shape.into();
+        let data = vec![value; shape.numel()];
+        Tensor { shape, data }
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: impl Into<Shape>) -> Self {
+        Self::full(shape, T::ZERO)
+    }
+
+    /// A tensor of ones.
+    pub fn ones(shape: impl Into<Shape>) -> Self {
+        Self::full(shape, T::ONE)
+    }
+
+    /// A rank-0 tensor holding one value.
+    pub fn scalar(value: T) -> Self {
+        Tensor {
+            shape: Shape::scalar(),
+            data: vec![value],
+        }
+    }
+
+    /// A tensor from row-major elements; the count must match the shape.
+    ///
+    /// ```
+    /// use kiln_tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap();
+    /// assert_eq!(x.shape().dims(), &[2, 2]);
+    /// assert!(Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [2, 2]).is_err());
+    /// ```
+    pub fn from_vec(data: Vec<T>, shape: impl Into<Shape>) -> Result<Self> {
+        let shape = shape.into();
+        if data.len() != shape.numel() {
+            return Err(TensorError::ElementCount {
+                op: "from_vec",
+                expected: shape.numel(),
+                got: data.len(),
+                shape,
+            });
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// A tensor from a slice of `f64` values, converted to `T` (handy for tests and the
+    /// book's worked examples).
+    pub fn from_f64s(values: &[f64], shape: impl Into<Shape>) -> Result<Self> {
+        Self::from_vec(values.iter().map(|&v| T::from_f64(v)).collect(), shape)
+    }
+
+    /// The 1-d tensor `[0, 1, …, n−1]`, as NumPy's `arange(n)`.
+    pub fn arange(n: usize) -> Self {
+        Tensor {
+            shape: Shape::from([n]),
+            data: (0..n).map(T::from_usize).collect(),
+        }
+    }
+
+    /// Independent samples of Uniform(low, high), drawn in row-major order from `rng`.
+    pub fn rand_uniform(shape: impl Into<Shape>, low: T, high: T, rng: &mut impl Rng) -> Self {
+        let shape = shape.into();
+        let (low, span) = (low.to_f64(), high.to_f64() - low.to_f64());
+        let data = (0..shape.numel())
+            .map(|_| {
+                let u: f64 = StandardUniform.sample(rng);
+                T::from_f64(low + span * u)
+            })
+            .collect();
+        Tensor { shape, data }
+    }
+
+    /// Independent samples of Normal(mean, std), drawn in row-major order from `rng`.
+    /// A negative or non-finite `std` is an error.
+    pub fn rand_normal(
+        shape: impl Into<Shape>,
+        mean: T,
+        std: T,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        let shape = shape.into();
+        let bad_std = || {
+            TensorError::invalid(
+                "rand_normal",
+                format!("standard deviation must be finite and ≥ 0, got {std}"),
+            )
+        };
+        if std.is_nan() || std < T::ZERO {
+            return Err(bad_std());
+        }
+        let normal = Normal::new(mean.to_f64(), std.to_f64()).map_err(|_| bad_std())?;
+        let data = (0..shape.numel())
+            .map(|_| T::from_f64(normal.sample(rng)))
+            .collect();
+        Ok(Tensor { shape, data })
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The dimensions as a slice (same as `shape().dims()`).
+    pub fn dims(&self) -> &[usize] {
+        self.shape.dims()
+    }
+
+    /// Number of axes.
+    pub fn rank(&self) -> usize {
+        self.shape.rank()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Row-major strides in elements.
+    pub fn strides(&self) -> Dims {
+        self.shape.strides()
+    }
+
+    /// The elements in row-major order.
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    /// The elements in row-major order, writable.
+    pub fn data_mut(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+
+    /// The elements, consuming the tensor.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+
+    /// The elements converted to `f64`.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        self.data.iter().map(|v| v.to_f64()).collect()
+    }
+
+    /// The same values in another element type.
+    pub fn cast<U: Float>(&self) -> Tensor<U> {
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.iter().map(|v| U::from_f64(v.to_f64())).collect(),
+        }
+    }
+
+    /// The element at a multi-index.
+    pub fn get(&self, index: &[usize]) -> Result<T> {
+        let offset = self.offset_of("get", index)?;
+        Ok(self.data[offset])
+    }
+
+    /// Sets the element at a multi-index.
+    pub fn set(&mut self, index: &[usize], value: T) -> Result<()> {
+        let offset = self.offset_of("set", index)?;
+        self.data[offset] = value;
+        Ok(())
+    }
+
+    fn offset_of(&self, op: &'static str, index: &[usize]) -> Result<usize> {
+        if index.len() != self.rank() || index.iter().zip(self.dims()).any(|(&i, &d)| i >= d) {
+            return Err(TensorError::invalid(
+                op,
+                format!("index {index:?} is out of bounds for shape {}", self.shape),
+            ));
+        }
+        Ok(index
+            .iter()
+            .zip(self.strides().iter())
+            .map(|(i, s)| i * s)
+            .sum())
+    }
+
+    /// The value of a one-element tensor (any rank).
+    pub fn item(&self) -> Result<T> {
+        if self.data.len() != 1 {
+            return Err(TensorError::invalid(
+                "item",
+                format!("expected one element, the shape is {}", self.shape),
+            ));
+        }
+        Ok(self.data[0])
+    }
+
+    /// True when every element is finite (no NaN, no ±∞).
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|v| v.is_finite())
+    }
+
+    /// Replaces the shape without touching the data (internal: the caller guarantees the
+    /// element count matches).
+    pub(crate) fn with_shape(mut self, shape: Shape) -> Self {
+        debug_assert_eq!(shape.numel(), self.data.len(), "with_shape: element count");
+        self.shape = shape;
+        self
+    }
+
+    /// A tensor from parts the caller guarantees agree (internal fast constructor).
+    pub(crate) fn from_parts(data: Vec<T>, shape: Shape) -> Self {
+        debug_assert_eq!(shape.numel(), data.len(), "from_parts: element count");
+        Tensor { shape, data }
+    }
+}
+
+impl<T: Float> fmt::Debug for Tensor<T> {
+    /// Shape, element type and up to 64 elements: `Tensor[2, 2] float32 [1.0, 2.0, …]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor{} {} [", self.shape, T::DTYPE)?;
+        for (i, v) in self.data.iter().take(64).enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{v:?}")?;
+        }
+        if self.data.len() > 64 {
+            write!(f, ", … ({} more)", self.data.len() - 64)?;
+        }
+        write!(f, "]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn from_vec_checks_count() {
+        let err = Tensor::<f32>::from_vec(vec![1.0; 5], [2, 3]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "from_vec: shape [2, 3] holds 6 elements but 5 were given"
+        );
+    }
+
+    #[test]
+    fn arange_and_get() {
+        let x = Tensor::<f64>::arange(6).reshape([2, 3]).unwrap();
+        assert_eq!(x.get(&[1, 2]).unwrap(), 5.0);
+        assert!(x.get(&[2, 0]).is_err());
+    }
+
+    #[test]
+    fn random_tensors_are_seeded() {
+        let a = Tensor::<f32>::rand_uniform([100], -1.0, 1.0, &mut StdRng::seed_from_u64(7));
+        let b = Tensor::<f32>::rand_uniform([100], -1.0, 1.0, &mut StdRng::seed_from_u64(7));
+        assert_eq!(a, b);
+        assert!(a.data().iter().all(|&v| (-1.0..1.0).contains(&v)));
+        let n =
+            Tensor::<f64>::rand_normal([10_000], 2.0, 0.5, &mut StdRng::seed_from_u64(1)).unwrap();
+        let mean = n.mean_all();
+        assert!((mean - 2.0).abs() < 0.02, "mean {mean}");
+        assert!(Tensor::<f64>::rand_normal([1], 0.0, -1.0, &mut StdRng::seed_from_u64(1)).is_err());
+    }
+}

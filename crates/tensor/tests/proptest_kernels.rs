@@ -1,0 +1,227 @@
+//! Property tests: the fast kernels against the plain loops of `reference`, on random
+//! shapes and options, in f32 and f64; and each backward kernel against its forward by the
+//! adjoint identity ⟨f(x), dy⟩ = ⟨x, f*(dy)⟩, which holds exactly for a linear map.
+
+use kiln_tensor::conv2d::reference::conv2d_reference;
+use kiln_tensor::conv2d::{
+    conv2d, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, Conv2dParams,
+};
+use kiln_tensor::pool2d::reference::pool2d_reference;
+use kiln_tensor::pool2d::{
+    avg_pool2d, avg_pool2d_backward, max_pool2d_backward, max_pool2d_with_argmax,
+};
+use kiln_tensor::window::out_size;
+use kiln_tensor::{Float, Pool2dParams, Tensor};
+use proptest::prelude::*;
+use rand::{rngs::StdRng, SeedableRng};
+
+#[derive(Clone, Debug)]
+struct ConvCase {
+    n: usize,
+    groups: usize,
+    c_per_group: usize,
+    o_per_group: usize,
+    h: usize,
+    w: usize,
+    k: (usize, usize),
+    params: Conv2dParams,
+    bias: bool,
+    seed: u64,
+}
+
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..4, 1usize..4, 1usize..4, 1usize..4),
+        (1usize..10, 1usize..10, 1usize..5, 1usize..5),
+        (
+            1usize..4,
+            1usize..4,
+            0usize..3,
+            0usize..3,
+            1usize..3,
+            1usize..3,
+        ),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |((n, groups, cg, og), (h, w, kh, kw), (sh, sw, ph, pw, dh, dw), bias, seed)| {
+                ConvCase {
+                    n,
+                    groups,
+                    c_per_group: cg,
+                    o_per_group: og,
+                    h,
+                    w,
+                    k: (kh, kw),
+                    params: Conv2dParams::default()
+                        .stride((sh, sw))
+                        .padding((ph, pw))
+                        .dilation((dh, dw))
+                        .groups(groups),
+                    bias,
+                    seed,
+                }
+            },
+        )
+        .prop_filter("window must fit the padded input", |c| {
+            let p = &c.params;
+            out_size(c.h, c.k.0, p.padding.h, p.stride.h, p.dilation.h, false).is_some()
+                && out_size(c.w, c.k.1, p.padding.w, p.stride.w, p.dilation.w, false).is_some()
+        })
+}
+
+struct ConvTensors<T: Float> {
+    x: Tensor<T>,
+    w: Tensor<T>,
+    b: Option<Tensor<T>>,
+}
+
+fn conv_tensors<T: Float>(c: &ConvCase) -> ConvTensors<T> {
+    let mut rng = StdRng::seed_from_u64(c.seed);
+    let one = T::ONE;
+    let x = Tensor::rand_uniform(
+        [c.n, c.groups * c.c_per_group, c.h, c.w],
+        -one,
+        one,
+        &mut rng,
+    );
+    let w = Tensor::rand_uniform(
+        [c.groups * c.o_per_group, c.c_per_group, c.k.0, c.k.1],
+        -one,
+        one,
+        &mut rng,
+    );
+    let b = c
+        .bias
+        .then(|| Tensor::rand_uniform([c.groups * c.o_per_group], -one, one, &mut rng));
+    ConvTensors { x, w, b }
+}
+
+fn assert_close<T: Float>(a: &Tensor<T>, b: &Tensor<T>, tol: f64) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.shape(), b.shape());
+    for (i, (x, y)) in a.data().iter().zip(b.data()).enumerate() {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        prop_assert!(
+            (x - y).abs() <= tol * (1.0 + x.abs().max(y.abs())),
+            "element {} differs: {} vs {}",
+            i,
+            x,
+            y
+        );
+    }
+    Ok(())
+}
+
+fn dot<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> f64 {
+    a.data()
+        .iter()
+        .zip(b.data())
+        .map(|(x, y)| x.to_f64() * y.to_f64())
+        .sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn conv2d_im2col_matches_reference_f64(c in conv_case()) {
+        let t = conv_tensors::<f64>(&c);
+        let fast = conv2d(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
+        let slow = conv2d_reference(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
+        assert_close(&fast, &slow, 1e-12)?;
+    }
+
+    #[test]
+    fn conv2d_im2col_matches_reference_f32(c in conv_case()) {
+        let t = conv_tensors::<f32>(&c);
+        let fast = conv2d(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
+        let slow = conv2d_reference(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
+        assert_close(&fast, &slow, 1e-5)?;
+    }
+
+    #[test]
+    fn conv2d_backward_kernels_are_adjoint_to_forward(c in conv_case()) {
+        let t = conv_tensors::<f64>(&c);
+        let y = conv2d(&t.x, &t.w, None, &c.params).unwrap();
+        let dy = Tensor::rand_uniform(y.shape().clone(), -1.0, 1.0, &mut StdRng::seed_from_u64(c.seed ^ 1));
+        let dx = conv2d_backward_input(&dy, &t.w, t.x.shape(), &c.params).unwrap();
+        let dw = conv2d_backward_weight(&dy, &t.x, t.w.shape(), &c.params).unwrap();
+        let lhs = dot(&y, &dy);
+        let tol = 1e-10 * (1.0 + lhs.abs());
+        prop_assert!((lhs - dot(&t.x, &dx)).abs() < tol, "⟨conv(x), dy⟩ = {} but ⟨x, dx⟩ = {}", lhs, dot(&t.x, &dx));
+        prop_assert!((lhs - dot(&t.w, &dw)).abs() < tol, "⟨conv(w), dy⟩ = {} but ⟨w, dw⟩ = {}", lhs, dot(&t.w, &dw));
+        let db = conv2d_backward_bias(&dy).unwrap();
+        let expect = dy.sum(&[0, 2, 3], false).unwrap();
+        assert_close(&db, &expect, 1e-12)?;
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PoolCase {
+    shape: [usize; 4],
+    params: Pool2dParams,
+    seed: u64,
+}
+
+fn pool_case() -> impl Strategy<Value = PoolCase> {
+    (
+        (1usize..3, 1usize..3, 1usize..9, 1usize..9),
+        (1usize..5, 1usize..5, 1usize..4, 1usize..4),
+        (0usize..3, 0usize..3, any::<bool>(), any::<bool>()),
+        any::<u64>(),
+    )
+        .prop_map(
+            |((n, c, h, w), (kh, kw, sh, sw), (ph, pw, ceil, include), seed)| PoolCase {
+                shape: [n, c, h, w],
+                params: Pool2dParams::new((kh, kw))
+                    .stride((sh, sw))
+                    .padding((ph.min(kh - 1), pw.min(kw - 1)))
+                    .ceil_mode(ceil)
+                    .count_include_pad(include),
+                seed,
+            },
+        )
+        .prop_filter("window must fit the padded input", |c| {
+            c.params.geometry("pool", &c.shape.into()).is_ok()
+        })
+}
+
+fn pool_input<T: Float>(c: &PoolCase) -> Tensor<T> {
+    // A permutation of distinct values: no window has ties, so the argmax is unique.
+    let n: usize = c.shape.iter().product();
+    let mut v: Vec<f64> = (0..n).map(|i| i as f64 - n as f64 / 2.0).collect();
+    use rand::seq::SliceRandom;
+    v.shuffle(&mut StdRng::seed_from_u64(c.seed));
+    Tensor::from_f64s(&v, c.shape).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn pooling_matches_reference(c in pool_case()) {
+        let x = pool_input::<f64>(&c);
+        let (max, _) = max_pool2d_with_argmax(&x, &c.params).unwrap();
+        assert_close(&max, &pool2d_reference(&x, &c.params, true).unwrap(), 0.0)?;
+        let avg = avg_pool2d(&x, &c.params).unwrap();
+        assert_close(&avg, &pool2d_reference(&x, &c.params, false).unwrap(), 1e-12)?;
+        let x32 = pool_input::<f32>(&c);
+        let avg32 = avg_pool2d(&x32, &c.params).unwrap();
+        assert_close(&avg32, &pool2d_reference(&x32, &c.params, false).unwrap(), 1e-6)?;
+    }
+
+    #[test]
+    fn pooling_backward_is_adjoint_to_forward(c in pool_case()) {
+        let x = pool_input::<f64>(&c);
+        let (max, argmax) = max_pool2d_with_argmax(&x, &c.params).unwrap();
+        let dy = Tensor::rand_uniform(max.shape().clone(), -1.0, 1.0, &mut StdRng::seed_from_u64(c.seed ^ 2));
+        // max pooling selects elements: ⟨max(x), dy⟩ = ⟨x, dx⟩
+        let dx = max_pool2d_backward(&dy, &argmax, x.shape(), &c.params).unwrap();
+        prop_assert!((dot(&max, &dy) - dot(&x, &dx)).abs() < 1e-9 * (1.0 + dot(&max, &dy).abs()));
+        // average pooling is linear
+        let avg = avg_pool2d(&x, &c.params).unwrap();
+        let dx = avg_pool2d_backward(&dy, x.shape(), &c.params).unwrap();
+        prop_assert!((dot(&avg, &dy) - dot(&x, &dx)).abs() < 1e-9 * (1.0 + dot(&avg, &dy).abs()));
+    }
+}
