@@ -1,2 +1,18 @@
-//! kiln: build, train, check and ship convolutional networks in Rust, with MXNet Gluon's API.
+//! # kiln
+//!
+//! Build, train, check and ship convolutional networks in Rust, with MXNet Gluon's API.
+//! This crate re-exports kiln's three layers, each depending only on the one below:
+//!
+//! - [`tensor`]: n-d arrays, GEMM, im2col convolution and pooling kernels;
+//! - [`autograd`]: a tape-based reverse-mode graph whose every op is gradient-checked;
+//!
+//! ```
+//! use kiln::tensor::{conv2d::reference::corr2d, Tensor};
+//! let x = Tensor::<f32>::arange(9).reshape([3, 3])?;
+//! let k = Tensor::<f32>::arange(4).reshape([2, 2])?;
+//! assert_eq!(corr2d(&x, &k)?.data(), &[19.0, 25.0, 37.0, 43.0]);
+//! # Ok::<(), kiln::tensor::TensorError>(())
+//! ```
+
+pub use kiln_autograd as autograd;
 pub use kiln_tensor as tensor;

@@ -36,3 +36,7 @@ pub use float::{DType, Float};
 pub use pool2d::{Pool2dParams, PoolGeometry};
 pub use shape::{Hw, Shape};
 pub use tensor::Tensor;
+
+/// The `rand` crate this layer draws random tensors with, so callers name the same
+/// `Rng` and `SeedableRng` traits (`kiln_tensor::rand::rngs::StdRng`).
+pub use rand;

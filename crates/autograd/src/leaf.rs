@@ -1,0 +1,111 @@
+//! [`Leaf`]: a tensor that asks for a gradient (Gluon's `attach_grad`), and that outlives
+//! any one tape. Parameters of the nn layer are leaves; `backward` writes their gradient.
+
+use kiln_tensor::{Float, Tensor};
+use std::cell::{Cell, Ref, RefCell};
+use std::rc::Rc;
+
+struct Inner<T: Float> {
+    value: RefCell<Rc<Tensor<T>>>,
+    grad: RefCell<Option<Tensor<T>>>,
+    fresh: Cell<bool>,
+}
+
+/// A value with a gradient buffer. Cloning a `Leaf` clones the handle: both clones see the
+/// same value and gradient.
+///
+/// ```
+/// use kiln_autograd::{Leaf, Tape};
+/// use kiln_tensor::Tensor;
+/// let x = Leaf::new(Tensor::<f64>::arange(4));     // x.attach_grad()
+/// let tape = Tape::new();                           // autograd.record()
+/// let y = tape.leaf(&x).square()?.sum()?;           // y = Σ x²
+/// y.backward()?;
+/// assert_eq!(x.grad().unwrap().data(), &[0.0, 2.0, 4.0, 6.0]); // dy/dx = 2x
+/// # Ok::<(), kiln_autograd::AutogradError>(())
+/// ```
+pub struct Leaf<T: Float>(Rc<Inner<T>>);
+
+impl<T: Float> Clone for Leaf<T> {
+    fn clone(&self) -> Self {
+        Leaf(Rc::clone(&self.0))
+    }
+}
+
+impl<T: Float> Leaf<T> {
+    /// A leaf holding `value`, with no gradient yet.
+    pub fn new(value: Tensor<T>) -> Self {
+        Leaf(Rc::new(Inner {
+            value: RefCell::new(Rc::new(value)),
+            grad: RefCell::new(None),
+            fresh: Cell::new(false),
+        }))
+    }
+
+    /// The current value (a shared handle: cheap, and unaffected by later updates).
+    pub fn value(&self) -> Rc<Tensor<T>> {
+        Rc::clone(&self.0.value.borrow())
+    }
+
+    /// Replaces the value.
+    pub fn set_value(&self, value: Tensor<T>) {
+        *self.0.value.borrow_mut() = Rc::new(value);
+    }
+
+    /// Changes the value in place (copying it first only if a graph still holds it).
+    pub fn update(&self, f: impl FnOnce(&mut Tensor<T>)) {
+        f(Rc::make_mut(&mut self.0.value.borrow_mut()));
+    }
+
+    /// Changes the value in place with read access to the gradient, if there is one:
+    /// the shape of an optimizer step.
+    pub fn update_with_grad<R>(
+        &self,
+        f: impl FnOnce(&mut Tensor<T>, Option<&Tensor<T>>) -> R,
+    ) -> R {
+        let grad = self.0.grad.borrow();
+        f(Rc::make_mut(&mut self.0.value.borrow_mut()), grad.as_ref())
+    }
+
+    /// The gradient written by the last backward that reached this leaf, if any.
+    pub fn grad(&self) -> Option<Ref<'_, Tensor<T>>> {
+        Ref::filter_map(self.0.grad.borrow(), Option::as_ref).ok()
+    }
+
+    /// Sets the gradient to zero (keeping its shape), as Gluon's `zero_grad`.
+    pub fn zero_grad(&self) {
+        if let Some(g) = self.0.grad.borrow_mut().as_mut() {
+            g.data_mut().fill(T::ZERO);
+        }
+    }
+
+    /// True when a backward wrote the gradient since the last [`Leaf::mark_stale`].
+    pub fn is_fresh(&self) -> bool {
+        self.0.fresh.get()
+    }
+
+    /// Marks the gradient as consumed (an optimizer step does this).
+    pub fn mark_stale(&self) {
+        self.0.fresh.set(false);
+    }
+
+    /// Writes a gradient (backward's "write" request: the old gradient is replaced).
+    pub(crate) fn set_grad(&self, grad: Tensor<T>) {
+        *self.0.grad.borrow_mut() = Some(grad);
+        self.0.fresh.set(true);
+    }
+
+    /// An address that identifies this leaf (equal for clones of one handle).
+    pub(crate) fn id(&self) -> usize {
+        Rc::as_ptr(&self.0) as *const () as usize
+    }
+}
+
+impl<T: Float> std::fmt::Debug for Leaf<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leaf")
+            .field("value", &self.value())
+            .field("fresh", &self.is_fresh())
+            .finish()
+    }
+}

@@ -1,0 +1,125 @@
+//! The fully connected op (MXNet's `FullyConnected`): `y = x · Wᵀ + b`, with W stored
+//! (units, in_units) as Gluon stores it.
+
+use crate::tape::{Backward, Grads};
+use crate::{AutogradError, Result, Var};
+use kiln_tensor::{Float, Tensor};
+use smallvec::smallvec;
+use std::rc::Rc;
+
+/// y = x · Wᵀ + b. dx = dy · W; dW = dyᵀ · x; db = Σ_n dy.
+struct Dense<T: Float> {
+    x: Rc<Tensor<T>>,
+    w: Rc<Tensor<T>>,
+}
+
+impl<T: Float> Backward<T> for Dense<T> {
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+
+    fn backward(&self, grad: Tensor<T>, needs: &[bool]) -> Result<Grads<T>> {
+        // dx (n × in) = dy (n × units) · W (units × in)
+        let gx = if needs[0] {
+            Some(grad.matmul(&self.w)?)
+        } else {
+            None
+        };
+        // dW (units × in) = dyᵀ (units × n) · x (n × in)
+        let gw = if needs[1] {
+            Some(grad.matmul_t(true, &self.x, false)?)
+        } else {
+            None
+        };
+        let mut grads: Grads<T> = smallvec![gx, gw];
+        if needs.len() == 3 {
+            grads.push(if needs[2] {
+                Some(grad.sum(&[0], false)?)
+            } else {
+                None
+            });
+        }
+        Ok(grads)
+    }
+}
+
+impl<T: Float> Var<T> {
+    /// Fully connected: `x · Wᵀ + b`.
+    ///
+    /// # Shapes
+    /// x (N, in_units), weight (units, in_units), bias (units) → (N, units).
+    pub fn dense(&self, weight: &Var<T>, bias: Option<&Var<T>>) -> Result<Var<T>> {
+        let (x, w) = (self.value(), weight.value());
+        if x.rank() != 2 || w.rank() != 2 || x.dims()[1] != w.dims()[1] {
+            return Err(AutogradError::invalid(
+                "dense",
+                format!(
+                    "input {} does not fit weight {} (expected input (N, {}))",
+                    x.shape(),
+                    w.shape(),
+                    w.dims().get(1).copied().unwrap_or(0)
+                ),
+            ));
+        }
+        let mut y = x.matmul_t(false, w, true)?;
+        if let Some(b) = bias {
+            if b.dims() != [w.dims()[0]] {
+                return Err(AutogradError::invalid(
+                    "dense",
+                    format!("bias has shape {}, expected [{}]", b.shape(), w.dims()[0]),
+                ));
+            }
+            let units = w.dims()[0];
+            for row in y.data_mut().chunks_mut(units) {
+                row.iter_mut()
+                    .zip(b.value().data())
+                    .for_each(|(v, &bv)| *v += bv);
+            }
+        }
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Var::record("dense", &inputs, y, |_| Dense {
+            x: Rc::clone(self.value_rc()),
+            w: Rc::clone(weight.value_rc()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::{assert_grads, leaf};
+    use crate::Tape;
+
+    #[test]
+    fn gradcheck_dense_with_and_without_bias() {
+        let (x, w, b) = (leaf(&[5, 4], 1), leaf(&[3, 4], 2), leaf(&[3], 3));
+        let all = [&x, &w, &b];
+        assert_grads(&all, |t| t.leaf(&x).dense(&t.leaf(&w), Some(&t.leaf(&b))));
+        assert_grads(&all[..2], |t| t.leaf(&x).dense(&t.leaf(&w), None));
+    }
+
+    #[test]
+    fn dense_equals_matmul_with_transposed_weight() {
+        let (x, w) = (leaf(&[2, 3], 4), leaf(&[4, 3], 5));
+        let t = Tape::new();
+        let y = t.leaf(&x).dense(&t.leaf(&w), None).unwrap();
+        let expect = x
+            .value()
+            .matmul(&w.value().transpose(0, 1).unwrap())
+            .unwrap();
+        assert_eq!(y.value(), &expect);
+    }
+
+    #[test]
+    fn dense_names_mismatched_shapes() {
+        let t = Tape::<f64>::new();
+        let err = t
+            .leaf(&leaf(&[2, 256], 1))
+            .dense(&t.leaf(&leaf(&[120, 400], 2)), None)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dense: input [2, 256] does not fit weight [120, 400] (expected input (N, 400))"
+        );
+    }
+}
