@@ -5,6 +5,7 @@
 //!
 //! - [`tensor`]: n-d arrays, GEMM, im2col convolution and pooling kernels;
 //! - [`autograd`]: a tape-based reverse-mode graph whose every op is gradient-checked;
+//! - [`nn`]: Gluon's blocks, initializers, `Trainer`, losses, checkpoints and data.
 //!
 //! ```
 //! use kiln::tensor::{conv2d::reference::corr2d, Tensor};
@@ -15,4 +16,5 @@
 //! ```
 
 pub use kiln_autograd as autograd;
+pub use kiln_nn as nn;
 pub use kiln_tensor as tensor;

@@ -7,7 +7,7 @@ use crate::leaf::Leaf;
 use crate::tape::Tape;
 use crate::var::Var;
 use kiln_tensor::Tensor;
-use rand::{rngs::StdRng, SeedableRng};
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use std::fmt;
 
 /// Settings of a gradient check.
@@ -15,13 +15,38 @@ use std::fmt;
 pub struct GradcheckOptions {
     /// Finite-difference step: each element is moved by ±eps.
     pub eps: f64,
-    /// Seed of the random projection that turns a non-scalar output into a scalar.
+    /// Seed of the random projection that turns a non-scalar output into a scalar, and
+    /// of the choice of elements when not all are checked.
     pub seed: u64,
+    /// Check at most this many elements of each leaf, chosen at random (every element
+    /// when `None`): a large network costs two forward passes per element checked.
+    pub max_elements_per_leaf: Option<usize>,
 }
 
 impl Default for GradcheckOptions {
     fn default() -> Self {
-        GradcheckOptions { eps: 1e-6, seed: 0 }
+        GradcheckOptions {
+            eps: 1e-6,
+            seed: 0,
+            max_elements_per_leaf: None,
+        }
+    }
+}
+
+/// The flat indices of a leaf to check: all, or a seeded random subset in order.
+fn chosen_elements(numel: usize, options: &GradcheckOptions, leaf: usize) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..numel).collect();
+    match options.max_elements_per_leaf {
+        Some(max) if max < numel => {
+            let mut rng = StdRng::seed_from_u64(
+                options.seed ^ (leaf as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
+            all.shuffle(&mut rng);
+            all.truncate(max);
+            all.sort_unstable();
+            all
+        }
+        _ => all,
     }
 }
 
@@ -146,7 +171,7 @@ where
     for (k, leaf) in leaves.iter().enumerate() {
         let shape = leaf.value().shape().clone();
         let strides = shape.strides();
-        for j in 0..shape.numel() {
+        for j in chosen_elements(shape.numel(), &options, k) {
             let original = leaf.value().data()[j];
             leaf.update(|t| t.data_mut()[j] = original + options.eps);
             let plus = evaluate()?;

@@ -37,6 +37,15 @@ impl<T: Float> Var<T> {
         }
     }
 
+    /// A value on no tape that shares an existing tensor (no copy).
+    pub fn from_rc(value: Rc<Tensor<T>>) -> Self {
+        Var {
+            value,
+            tape: None,
+            node: None,
+        }
+    }
+
     pub(crate) fn from_parts(
         value: Rc<Tensor<T>>,
         tape: Option<Tape<T>>,

@@ -97,9 +97,7 @@ mod tests {
                 t.leaf(&x).conv2d(&t.leaf(&w), Some(&t.leaf(&b)), &p)
             });
         } else {
-            assert_grads(&[&x, &w], |t| {
-                t.leaf(&x).conv2d(&t.leaf(&w), None, &p)
-            });
+            assert_grads(&[&x, &w], |t| t.leaf(&x).conv2d(&t.leaf(&w), None, &p));
         }
     }
 
@@ -147,9 +145,7 @@ mod tests {
     fn gradcheck_convolve2d_true_convolution() {
         let (x, w) = (leaf(&[1, 2, 5, 5], 4), leaf(&[3, 2, 2, 3], 5));
         let p = Conv2dParams::default().padding(1);
-        assert_grads(&[&x, &w], |t| {
-            t.leaf(&x).convolve2d(&t.leaf(&w), None, &p)
-        });
+        assert_grads(&[&x, &w], |t| t.leaf(&x).convolve2d(&t.leaf(&w), None, &p));
     }
 
     #[test]

@@ -103,12 +103,8 @@ mod tests {
     #[test]
     fn gradcheck_scalar_ops() {
         let a = leaf(&[2, 3], 1);
-        assert_grads(&[&a], |t| {
-            t.leaf(&a).add_scalar(3.0)?.mul_scalar(-1.5)
-        });
-        assert_grads(&[&a], |t| {
-            t.leaf(&a).sub_scalar(0.5)?.div_scalar(4.0)
-        });
+        assert_grads(&[&a], |t| t.leaf(&a).add_scalar(3.0)?.mul_scalar(-1.5));
+        assert_grads(&[&a], |t| t.leaf(&a).sub_scalar(0.5)?.div_scalar(4.0));
         assert_grads(&[&a], |t| t.leaf(&a).rsub_scalar(2.0));
     }
 

@@ -78,8 +78,6 @@ mod tests {
     fn gradcheck_mean_all_and_axes() {
         let a = leaf(&[3, 5], 2);
         assert_grads(&[&a], |t| t.leaf(&a).mean());
-        assert_grads(&[&a], |t| {
-            t.leaf(&a).square()?.mean_axes(&[1], false)
-        });
+        assert_grads(&[&a], |t| t.leaf(&a).square()?.mean_axes(&[1], false));
     }
 }

@@ -1,0 +1,301 @@
+//! Checkpoint files. Layout: an 8-byte magic, a format version (u32), the body's length
+//! (u64) and its FNV-1a checksum (u64), all little-endian, then the body in bincode (via
+//! serde). Parameters are keyed by structural path (`0.weight`), as Gluon's
+//! `save_parameters`. Files are written atomically and hold nothing that varies between
+//! runs: identical parameters give identical bytes.
+
+use crate::block::ParameterDict;
+use crate::error::{NnError, Result};
+use kiln_tensor::{Float, Shape, Tensor};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Magic of a parameter file.
+pub const PARAMS_MAGIC: [u8; 8] = *b"KILNPARM";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8 + 8;
+/// Bodies larger than this are refused before decoding (16 GiB).
+const MAX_BODY: u64 = 1 << 34;
+
+/// One tensor of a checkpoint: its key, shape and little-endian element bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorRecord {
+    /// Structural path (`0.weight`) or another key.
+    pub name: String,
+    /// Dimensions.
+    pub shape: Vec<u64>,
+    /// `shape.numel() · dtype size` bytes, little-endian.
+    pub data: Vec<u8>,
+}
+
+impl TensorRecord {
+    /// Records a tensor under `name`.
+    pub fn new<T: Float>(name: impl Into<String>, t: &Tensor<T>) -> Self {
+        let mut data = Vec::with_capacity(t.numel() * T::DTYPE.size());
+        t.data().iter().for_each(|v| v.write_le(&mut data));
+        TensorRecord {
+            name: name.into(),
+            shape: t.dims().iter().map(|&d| d as u64).collect(),
+            data,
+        }
+    }
+
+    /// The shape, if every dimension fits in memory sizes.
+    pub fn shape(&self) -> std::result::Result<Shape, String> {
+        let dims: Option<Vec<usize>> = self
+            .shape
+            .iter()
+            .map(|&d| usize::try_from(d).ok())
+            .collect();
+        dims.map(Shape::from)
+            .ok_or_else(|| format!("'{}' has an impossible shape {:?}", self.name, self.shape))
+    }
+
+    /// The tensor, checking the byte count against the shape.
+    pub fn to_tensor<T: Float>(&self) -> std::result::Result<Tensor<T>, String> {
+        let shape = self.shape()?;
+        let expected = shape.numel().checked_mul(T::DTYPE.size());
+        if expected != Some(self.data.len()) {
+            return Err(format!(
+                "'{}' has {} bytes of data, its shape {shape} needs {}",
+                self.name,
+                self.data.len(),
+                shape.numel() * T::DTYPE.size()
+            ));
+        }
+        let values = self
+            .data
+            .chunks_exact(T::DTYPE.size())
+            .map(T::read_le)
+            .collect();
+        Tensor::from_vec(values, shape).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ParamsBody {
+    dtype: String,
+    params: Vec<TensorRecord>,
+}
+
+/// FNV-1a, 64-bit: detects damaged bodies (not an authenticity check).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_fixed_int_encoding()
+}
+
+/// The bytes of a file holding `body` under `magic`.
+pub fn encode_file<S: Serialize>(magic: [u8; 8], body: &S) -> std::result::Result<Vec<u8>, String> {
+    let payload =
+        bincode::serde::encode_to_vec(body, bincode_config()).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&magic);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv1a(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Decodes a file written by [`encode_file`] with the same `magic`; every malformation
+/// (foreign file, other version, truncation, damage, undecodable body) is an error message.
+pub fn decode_file<D: DeserializeOwned>(
+    magic: [u8; 8],
+    bytes: &[u8],
+) -> std::result::Result<D, String> {
+    if bytes.len() < HEADER_LEN || bytes[..8] != magic {
+        return Err(format!(
+            "not a kiln file of this kind (expected it to start with {:?})",
+            String::from_utf8_lossy(&magic)
+        ));
+    }
+    let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "format version {version} is not supported (this kiln reads version {FORMAT_VERSION})"
+        ));
+    }
+    let (len, checksum) = (u64_at(12), u64_at(20));
+    let payload = &bytes[HEADER_LEN..];
+    if len > MAX_BODY || payload.len() as u64 != len {
+        return Err(format!(
+            "truncated or padded: the header announces {len} bytes of body, the file has {}",
+            payload.len()
+        ));
+    }
+    if fnv1a(payload) != checksum {
+        return Err("damaged: the body does not match its checksum".to_string());
+    }
+    let (body, used) = bincode::serde::decode_from_slice(payload, bincode_config())
+        .map_err(|e| format!("undecodable body: {e}"))?;
+    if used != payload.len() {
+        return Err(format!(
+            "{} unexpected bytes after the body",
+            payload.len() - used
+        ));
+    }
+    Ok(body)
+}
+
+/// Writes a file atomically: into a temporary file in the same folder, flushed to disk,
+/// then renamed over `path`. If `write` (or anything else) fails, the temporary file is
+/// removed and whatever was at `path` is untouched.
+pub fn atomic_write(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    let io_err = |source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io_err(io::Error::other("the path names no file")))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let file = File::create(&tmp)?;
+        let mut w = BufWriter::new(file);
+        write(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable (best effort: not every platform can sync a folder).
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io_err)
+}
+
+/// The bytes of a parameter file for `params` (all must have values).
+pub fn encode_parameters<T: Float>(params: &ParameterDict<T>) -> Result<Vec<u8>> {
+    let mut records = Vec::with_capacity(params.len());
+    for (path, p) in params.iter() {
+        records.push(TensorRecord::new(path, p.data()?.as_ref()));
+    }
+    let body = ParamsBody {
+        dtype: T::DTYPE.name().to_string(),
+        params: records,
+    };
+    encode_file(PARAMS_MAGIC, &body).map_err(|e| NnError::invalid("save_parameters", e))
+}
+
+/// Saves `params` to `path` atomically.
+pub fn save_parameters<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<()> {
+    let bytes = encode_parameters(params)?;
+    atomic_write(path, |w| w.write_all(&bytes))
+}
+
+/// Loads `path` into `params`. Every parameter must be in the file with a matching shape
+/// (unknown dimensions are taken from it) and the file must hold nothing else; nothing
+/// changes unless all of it loads.
+pub fn load_parameters<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<()> {
+    let bytes = fs::read(path).map_err(|source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_parameters(params, &bytes).map_err(|message| NnError::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// [`load_parameters`] from bytes in memory; the error is a message about the file.
+pub fn decode_parameters<T: Float>(
+    params: &ParameterDict<T>,
+    bytes: &[u8],
+) -> std::result::Result<(), String> {
+    let body: ParamsBody = decode_file(PARAMS_MAGIC, bytes)?;
+    if body.dtype != T::DTYPE.name() {
+        return Err(format!(
+            "holds {} parameters but the network is {}",
+            body.dtype,
+            T::DTYPE.name()
+        ));
+    }
+    let mut loaded = Vec::with_capacity(params.len());
+    for (path, p) in params.iter() {
+        let record = body.params.iter().find(|r| r.name == path).ok_or_else(|| {
+            format!(
+                "has no parameter '{path}' ({}, shape {}): was it saved from another network?",
+                p.name(),
+                p.shape()
+            )
+        })?;
+        let value = record.to_tensor::<T>()?;
+        let declared = p.shape();
+        let fits = declared.rank() == value.rank()
+            && declared
+                .iter()
+                .zip(value.dims())
+                .all(|(&d, &v)| d == 0 || d == v);
+        if !fits {
+            return Err(format!(
+                "parameter '{path}' ({}) has shape {} in the file but {declared} in the network",
+                p.name(),
+                value.shape()
+            ));
+        }
+        loaded.push((p, value));
+    }
+    if let Some(extra) = body.params.iter().find(|r| params.get(&r.name).is_none()) {
+        return Err(format!(
+            "parameter '{}' in the file is not in the network",
+            extra.name
+        ));
+    }
+    for (p, value) in loaded {
+        p.set_data(value).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_known_value() {
+        // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c (reference value of the algorithm)
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn records_round_trip_and_check_sizes() {
+        let t = Tensor::<f32>::from_f64s(&[1.5, -2.0, 3.25], [3, 1]).unwrap();
+        let r = TensorRecord::new("w", &t);
+        assert_eq!(r.to_tensor::<f32>().unwrap(), t);
+        assert!(r.to_tensor::<f64>().is_err());
+        let bytes = encode_file(PARAMS_MAGIC, &r).unwrap();
+        let back: TensorRecord = decode_file(PARAMS_MAGIC, &bytes).unwrap();
+        assert_eq!(back, r);
+        assert!(decode_file::<TensorRecord>(*b"OTHERMAG", &bytes).is_err());
+        assert!(decode_file::<TensorRecord>(PARAMS_MAGIC, &bytes[..bytes.len() - 1]).is_err());
+        let mut damaged = bytes.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        assert!(decode_file::<TensorRecord>(PARAMS_MAGIC, &damaged)
+            .unwrap_err()
+            .contains("checksum"));
+    }
+}

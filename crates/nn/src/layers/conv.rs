@@ -1,0 +1,207 @@
+//! [`Conv2D`]: Gluon's 2-d convolution layer, with deferred inference of its input
+//! channels and an optional fused activation.
+
+use super::Activation;
+use crate::block::{Block, Geometry, NameCell};
+use crate::error::{NnError, Result};
+use crate::init::Init;
+use crate::parameter::Parameter;
+use kiln_autograd::Var;
+use kiln_tensor::{Conv2dParams, Float, Hw, Shape, TensorError};
+
+/// 2-d convolution over NCHW input (Gluon's `nn.Conv2D`).
+///
+/// ```
+/// use kiln_nn::{Activation, Conv2D};
+/// // the book's first LeNet layer: 6 channels, 5×5 kernel, sigmoid
+/// let conv = Conv2D::<f32>::new(6, 5).activation(Activation::Sigmoid);
+/// // options take one number or an (h, w) pair
+/// let strided = Conv2D::<f32>::new(1, (3, 5)).padding((0, 1)).strides((3, 4));
+/// # let _ = (conv, strided);
+/// ```
+///
+/// # Shapes
+/// (N, in_channels, H, W) → (N, channels, H_out, W_out); weight
+/// (channels, in_channels / groups, KH, KW), bias (channels).
+pub struct Conv2D<T: Float> {
+    name: NameCell,
+    channels: usize,
+    kernel: Hw,
+    conv: Conv2dParams,
+    activation: Option<Activation>,
+    use_bias: bool,
+    in_channels: usize,
+    weight_init: Option<Init>,
+    bias_init: Init,
+    weight: Parameter<T>,
+    bias: Option<Parameter<T>>,
+}
+
+impl<T: Float> Conv2D<T> {
+    /// `channels` output channels with a `kernel_size` window; stride 1, no padding, a
+    /// bias initialized to zero, and input channels inferred at the first forward.
+    pub fn new(channels: usize, kernel_size: impl Into<Hw>) -> Self {
+        let kernel = kernel_size.into();
+        Conv2D {
+            name: NameCell::default(),
+            channels,
+            kernel,
+            conv: Conv2dParams::default(),
+            activation: None,
+            use_bias: true,
+            in_channels: 0,
+            weight_init: None,
+            bias_init: Init::Zero,
+            weight: Parameter::new("weight", [0], None),
+            bias: None,
+        }
+        .rebuild()
+    }
+
+    /// Declares the parameters from the options (they hold no values until initialized).
+    fn rebuild(mut self) -> Self {
+        let in_per_group = self.in_channels / self.conv.groups.max(1);
+        let shape = [self.channels, in_per_group, self.kernel.h, self.kernel.w];
+        self.weight = Parameter::new("weight", shape, self.weight_init);
+        self.bias = self
+            .use_bias
+            .then(|| Parameter::new("bias", [self.channels], Some(self.bias_init)));
+        self
+    }
+
+    /// Step between windows (one number or (h, w)).
+    pub fn strides(mut self, s: impl Into<Hw>) -> Self {
+        self.conv.stride = s.into();
+        self
+    }
+
+    /// Zero padding on each side (one number or (h, w)).
+    pub fn padding(mut self, p: impl Into<Hw>) -> Self {
+        self.conv.padding = p.into();
+        self
+    }
+
+    /// Spacing between kernel taps (one number or (h, w)).
+    pub fn dilation(mut self, d: impl Into<Hw>) -> Self {
+        self.conv.dilation = d.into();
+        self
+    }
+
+    /// Splits channels into independent groups.
+    pub fn groups(mut self, g: usize) -> Self {
+        self.conv.groups = g;
+        self.rebuild()
+    }
+
+    /// Applies an activation to the output.
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.activation = Some(a);
+        self
+    }
+
+    /// With `false`, no bias.
+    pub fn use_bias(mut self, on: bool) -> Self {
+        self.use_bias = on;
+        self.rebuild()
+    }
+
+    /// Declares the input channels instead of inferring them.
+    pub fn in_channels(mut self, c: usize) -> Self {
+        self.in_channels = c;
+        self.rebuild()
+    }
+
+    /// The weight's own initializer (otherwise `initialize`'s).
+    pub fn weight_initializer(mut self, init: Init) -> Self {
+        self.weight_init = Some(init);
+        self.rebuild()
+    }
+
+    /// The bias's initializer (zeros by default).
+    pub fn bias_initializer(mut self, init: Init) -> Self {
+        self.bias_init = init;
+        self.rebuild()
+    }
+
+    /// The weight parameter.
+    pub fn weight(&self) -> &Parameter<T> {
+        &self.weight
+    }
+
+    /// The bias parameter, if the layer has one.
+    pub fn bias(&self) -> Option<&Parameter<T>> {
+        self.bias.as_ref()
+    }
+
+    /// The convolution options.
+    pub fn conv_params(&self) -> &Conv2dParams {
+        &self.conv
+    }
+
+    fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
+        if self.channels == 0 || self.kernel.h == 0 || self.kernel.w == 0 {
+            return Err(NnError::invalid(
+                "conv2d",
+                format!(
+                    "channels and kernel size must be ≥ 1, got {} channels, kernel {}",
+                    self.channels, self.kernel
+                ),
+            ));
+        }
+        if !self.weight.shape_is_known() {
+            if x.value().rank() != 4 {
+                let msg = format!("input must be 4-d (N, C, H, W), got shape {}", x.shape());
+                return Err(TensorError::invalid("conv2d", msg).into());
+            }
+            let c = x.dims()[1] / self.conv.groups.max(1);
+            self.weight
+                .infer_shape(&[self.channels, c, self.kernel.h, self.kernel.w])?;
+        }
+        let w = self.weight.var(x.tape())?;
+        let b = self.bias.as_ref().map(|b| b.var(x.tape())).transpose()?;
+        let y = x.conv2d(&w, b.as_ref(), &self.conv)?;
+        match self.activation {
+            Some(a) => a.apply(&y),
+            None => Ok(y),
+        }
+    }
+}
+
+impl<T: Float> Block<T> for Conv2D<T> {
+    fn kind(&self) -> &'static str {
+        "Conv2D"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "conv"
+    }
+
+    fn name_cell(&self) -> Option<&NameCell> {
+        Some(&self.name)
+    }
+
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        self.forward_unnamed(x).map_err(|e| e.in_layer(self.name()))
+    }
+
+    fn params(&self) -> Vec<(&'static str, Parameter<T>)> {
+        let mut out = vec![("weight", self.weight.clone())];
+        out.extend(self.bias.iter().map(|b| ("bias", b.clone())));
+        out
+    }
+
+    fn geometry(&self) -> Geometry {
+        Geometry::Window {
+            kernel: self.kernel,
+            stride: self.conv.stride,
+            dilation: self.conv.dilation,
+        }
+    }
+
+    fn mult_adds(&self, input: &Shape, output: &Shape) -> u64 {
+        let per_output = input.get(1).copied().unwrap_or(0) / self.conv.groups.max(1)
+            * self.kernel.h
+            * self.kernel.w;
+        (output.numel() * per_output) as u64
+    }
+}

@@ -1,0 +1,165 @@
+//! [`Dense`]: Gluon's fully connected layer, with deferred inference of its input size.
+
+use super::Activation;
+use crate::block::{Block, Geometry, NameCell};
+use crate::error::{NnError, Result};
+use crate::init::Init;
+use crate::parameter::Parameter;
+use kiln_autograd::Var;
+use kiln_tensor::{Float, Shape};
+
+/// Fully connected layer: `y = x · Wᵀ + b` (Gluon's `nn.Dense`).
+///
+/// # Shapes
+/// With `flatten` (the default): (N, …) → (N, units), the input flattened to
+/// (N, in_units). Without: (…, in_units) → (…, units). Weight (units, in_units), bias (units).
+pub struct Dense<T: Float> {
+    name: NameCell,
+    units: usize,
+    activation: Option<Activation>,
+    use_bias: bool,
+    flatten: bool,
+    in_units: usize,
+    weight_init: Option<Init>,
+    bias_init: Init,
+    weight: Parameter<T>,
+    bias: Option<Parameter<T>>,
+}
+
+impl<T: Float> Dense<T> {
+    /// `units` outputs, with a zero-initialized bias, flattening its input, and the input
+    /// size inferred at the first forward.
+    pub fn new(units: usize) -> Self {
+        Dense {
+            name: NameCell::default(),
+            units,
+            activation: None,
+            use_bias: true,
+            flatten: true,
+            in_units: 0,
+            weight_init: None,
+            bias_init: Init::Zero,
+            weight: Parameter::new("weight", [0], None),
+            bias: None,
+        }
+        .rebuild()
+    }
+
+    fn rebuild(mut self) -> Self {
+        self.weight = Parameter::new("weight", [self.units, self.in_units], self.weight_init);
+        self.bias = self
+            .use_bias
+            .then(|| Parameter::new("bias", [self.units], Some(self.bias_init)));
+        self
+    }
+
+    /// Applies an activation to the output.
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.activation = Some(a);
+        self
+    }
+
+    /// With `false`, no bias.
+    pub fn use_bias(mut self, on: bool) -> Self {
+        self.use_bias = on;
+        self.rebuild()
+    }
+
+    /// With `false`, acts on the last axis instead of flattening (N, …).
+    pub fn flatten(mut self, on: bool) -> Self {
+        self.flatten = on;
+        self
+    }
+
+    /// Declares the input size instead of inferring it.
+    pub fn in_units(mut self, n: usize) -> Self {
+        self.in_units = n;
+        self.rebuild()
+    }
+
+    /// The weight's own initializer (otherwise `initialize`'s).
+    pub fn weight_initializer(mut self, init: Init) -> Self {
+        self.weight_init = Some(init);
+        self.rebuild()
+    }
+
+    /// The bias's initializer (zeros by default).
+    pub fn bias_initializer(mut self, init: Init) -> Self {
+        self.bias_init = init;
+        self.rebuild()
+    }
+
+    /// The weight parameter.
+    pub fn weight(&self) -> &Parameter<T> {
+        &self.weight
+    }
+
+    /// The bias parameter, if the layer has one.
+    pub fn bias(&self) -> Option<&Parameter<T>> {
+        self.bias.as_ref()
+    }
+
+    fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
+        if self.units == 0 {
+            return Err(NnError::invalid("dense", "units must be ≥ 1"));
+        }
+        let dims = x.dims().to_vec();
+        let x2 = match (self.flatten, dims.split_last()) {
+            (true, _) => x.flatten()?,
+            (false, Some((&last, lead))) => x.reshape([lead.iter().product(), last])?,
+            (false, None) => return Err(NnError::invalid("dense", "input is a scalar")),
+        };
+        if !self.weight.shape_is_known() {
+            self.weight.infer_shape(&[self.units, x2.dims()[1]])?;
+        }
+        let w = self.weight.var(x.tape())?;
+        let b = self.bias.as_ref().map(|b| b.var(x.tape())).transpose()?;
+        let mut y = x2.dense(&w, b.as_ref())?;
+        if !self.flatten {
+            let mut shape = dims[..dims.len() - 1].to_vec();
+            shape.push(self.units);
+            y = y.reshape(shape)?;
+        }
+        match self.activation {
+            Some(a) => a.apply(&y),
+            None => Ok(y),
+        }
+    }
+}
+
+impl<T: Float> Block<T> for Dense<T> {
+    fn kind(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "dense"
+    }
+
+    fn name_cell(&self) -> Option<&NameCell> {
+        Some(&self.name)
+    }
+
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        self.forward_unnamed(x).map_err(|e| e.in_layer(self.name()))
+    }
+
+    fn params(&self) -> Vec<(&'static str, Parameter<T>)> {
+        let mut out = vec![("weight", self.weight.clone())];
+        out.extend(self.bias.iter().map(|b| ("bias", b.clone())));
+        out
+    }
+
+    fn geometry(&self) -> Geometry {
+        Geometry::Global
+    }
+
+    fn mult_adds(&self, input: &Shape, output: &Shape) -> u64 {
+        let in_units = if self.flatten {
+            input.iter().skip(1).product()
+        } else {
+            input.last().copied().unwrap_or(0)
+        };
+        (output.numel() * in_units) as u64
+    }
+}

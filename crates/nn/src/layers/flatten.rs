@@ -1,0 +1,28 @@
+//! [`Flatten`]: (N, d1, d2, …) → (N, d1·d2·…).
+
+use crate::block::{Block, Geometry};
+use crate::error::Result;
+use kiln_autograd::Var;
+use kiln_tensor::Float;
+
+/// Keeps the batch axis and flattens the rest (Gluon's `nn.Flatten`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flatten;
+
+impl<T: Float> Block<T> for Flatten {
+    fn kind(&self) -> &'static str {
+        "Flatten"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "flatten"
+    }
+
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        Ok(x.flatten()?)
+    }
+
+    fn geometry(&self) -> Geometry {
+        Geometry::Global
+    }
+}

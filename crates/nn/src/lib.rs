@@ -1,0 +1,49 @@
+//! # kiln-nn
+//!
+//! Gluon's neural-network layer for kiln: blocks ([`Conv2D`], [`MaxPool2D`],
+//! [`AvgPool2D`], [`Dense`], [`Flatten`], [`Activation`], [`Sequential`]) with deferred
+//! shape inference, initializers, a [`Trainer`] with SGD, losses, metrics, atomic
+//! checkpoints and a network [`Summary`] with receptive fields.
+//!
+//! ```
+//! use kiln_nn::{Activation::Sigmoid, BlockExt, Conv2D, Dense, Init, MaxPool2D, Sequential};
+//! // D2L 6.6: LeNet, in Gluon's words
+//! let net = Sequential::<f32>::new()
+//!     .add(Conv2D::new(6, 5).activation(Sigmoid))
+//!     .add(MaxPool2D::new(2).strides(2))
+//!     .add(Conv2D::new(16, 5).activation(Sigmoid))
+//!     .add(MaxPool2D::new(2).strides(2))
+//!     .add(Dense::new(120).activation(Sigmoid))
+//!     .add(Dense::new(84).activation(Sigmoid))
+//!     .add(Dense::new(10));
+//! net.initialize(&Init::xavier(), 0)?;
+//! let summary = net.summary([1, 1, 28, 28])?;
+//! assert_eq!(summary.total_params, 44_426);
+//! # Ok::<(), kiln_nn::NnError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod block;
+pub mod check;
+pub mod checkpoint;
+pub mod error;
+pub mod init;
+pub mod layers;
+pub mod loss;
+pub mod metric;
+pub mod parameter;
+pub mod summary;
+pub mod trainer;
+pub mod zoo;
+
+pub use block::{Block, BlockExt, Geometry, NameCell, ParameterDict};
+pub use check::gradcheck_block;
+pub use error::{NnError, Result};
+pub use init::{FactorType, Init, RndType};
+pub use layers::{Activation, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, Sequential};
+pub use loss::{L2Loss, SoftmaxCrossEntropyLoss};
+pub use metric::{accuracy, Accuracy};
+pub use parameter::Parameter;
+pub use summary::{ReceptiveField, Summary};
+pub use trainer::{Sgd, Trainer};

@@ -1,0 +1,263 @@
+//! [`Parameter`]: a named weight or bias with Gluon's life cycle: declared with a shape that
+//! may still have unknown (0) dimensions, initialized (perhaps deferred until the first
+//! forward fixes its shape), then trained through the [`Leaf`] it holds.
+
+use crate::error::{NnError, Result};
+use crate::init::Init;
+use kiln_autograd::{Leaf, Tape, Var};
+use kiln_tensor::rand::{rngs::StdRng, SeedableRng};
+use kiln_tensor::{Float, Shape, Tensor};
+use std::cell::{Ref, RefCell};
+use std::rc::Rc;
+
+enum State<T: Float> {
+    /// `initialize` has not been called.
+    Uninitialized,
+    /// `initialize` was called but the shape is not known yet (Gluon's deferred init).
+    Deferred { init: Init, seed: u64 },
+    /// Has values.
+    Ready(Leaf<T>),
+}
+
+struct Inner<T: Float> {
+    local: &'static str,
+    name: RefCell<String>,
+    /// Declared shape; 0 marks a dimension inferred at the first forward.
+    shape: RefCell<Shape>,
+    /// The parameter's own initializer (Gluon's `weight_initializer`), which wins over
+    /// the one given to `initialize`.
+    own_init: Option<Init>,
+    state: RefCell<State<T>>,
+}
+
+/// A weight or bias of a block. Cloning gives another handle to the same parameter, as the
+/// trainer and the block share it.
+pub struct Parameter<T: Float>(Rc<Inner<T>>);
+
+impl<T: Float> Clone for Parameter<T> {
+    fn clone(&self) -> Self {
+        Parameter(Rc::clone(&self.0))
+    }
+}
+
+impl<T: Float> Parameter<T> {
+    /// A parameter called `local` within its block (`"weight"`, `"bias"`), of `shape`
+    /// (0 for a dimension not known yet), with its own initializer if any.
+    pub fn new(local: &'static str, shape: impl Into<Shape>, own_init: Option<Init>) -> Self {
+        Parameter(Rc::new(Inner {
+            local,
+            name: RefCell::new(local.to_string()),
+            shape: RefCell::new(shape.into()),
+            own_init,
+            state: RefCell::new(State::Uninitialized),
+        }))
+    }
+
+    /// The name within the block: `weight` or `bias`.
+    pub fn local_name(&self) -> &'static str {
+        self.0.local
+    }
+
+    /// The network-wide name Gluon would give it, e.g. `conv0_weight` (set when the
+    /// network is initialized or its parameters collected).
+    pub fn name(&self) -> String {
+        self.0.name.borrow().clone()
+    }
+
+    pub(crate) fn set_name(&self, name: String) {
+        *self.0.name.borrow_mut() = name;
+    }
+
+    /// The shape, with 0 for dimensions still unknown.
+    pub fn shape(&self) -> Shape {
+        self.0.shape.borrow().clone()
+    }
+
+    /// True when every dimension is known.
+    pub fn shape_is_known(&self) -> bool {
+        !self.0.shape.borrow().contains(&0)
+    }
+
+    /// True once the parameter has values.
+    pub fn is_initialized(&self) -> bool {
+        matches!(*self.0.state.borrow(), State::Ready(_))
+    }
+
+    /// Initializes with the parameter's own initializer, else `default`, drawing from a
+    /// generator seeded with `seed`. If the shape is not known yet, the draw waits for the
+    /// first forward (and still uses `seed`, so the result does not depend on when that
+    /// happens). Already initialized parameters are left alone unless `force_reinit`.
+    pub fn initialize(&self, default: &Init, seed: u64, force_reinit: bool) -> Result<()> {
+        if self.is_initialized() && !force_reinit {
+            return Ok(());
+        }
+        let init = self.0.own_init.unwrap_or(*default);
+        *self.0.state.borrow_mut() = State::Deferred { init, seed };
+        if self.shape_is_known() {
+            self.finish_init()?;
+        }
+        Ok(())
+    }
+
+    /// Fills in unknown dimensions from `shape` (known ones must agree) and, if
+    /// initialization was deferred, draws the values now.
+    pub fn infer_shape(&self, shape: &[usize]) -> Result<()> {
+        let declared = self.shape();
+        let agrees = declared.rank() == shape.len()
+            && declared.iter().zip(shape).all(|(&d, &s)| d == 0 || d == s);
+        if !agrees || shape.contains(&0) {
+            return Err(NnError::invalid(
+                self.name(),
+                format!(
+                    "inferred shape {} does not fit the declared shape {declared}",
+                    Shape::new(shape)
+                ),
+            ));
+        }
+        *self.0.shape.borrow_mut() = Shape::new(shape);
+        if matches!(*self.0.state.borrow(), State::Deferred { .. }) {
+            self.finish_init()?;
+        }
+        Ok(())
+    }
+
+    fn finish_init(&self) -> Result<()> {
+        let State::Deferred { init, seed } = *self.0.state.borrow() else {
+            return Ok(());
+        };
+        let value = init
+            .sample(&self.shape(), &mut StdRng::seed_from_u64(seed))
+            .map_err(|e| e.in_layer(self.name()))?;
+        *self.0.state.borrow_mut() = State::Ready(Leaf::new(value));
+        Ok(())
+    }
+
+    /// The leaf holding the values and gradient; an error naming the parameter if it has
+    /// none yet.
+    pub fn leaf(&self) -> Result<Leaf<T>> {
+        match &*self.0.state.borrow() {
+            State::Ready(leaf) => Ok(leaf.clone()),
+            State::Uninitialized => Err(NnError::invalid(
+                self.name(),
+                "is not initialized: call initialize() on the network before the first forward",
+            )),
+            State::Deferred { .. } => Err(NnError::invalid(
+                self.name(),
+                format!(
+                    "initialization waits for its shape {}: run a forward pass first",
+                    self.shape()
+                ),
+            )),
+        }
+    }
+
+    /// The parameter as a value of a computation: on `tape` (gradients flow into it) or,
+    /// with no tape, as a constant.
+    pub fn var(&self, tape: Option<&Tape<T>>) -> Result<Var<T>> {
+        let leaf = self.leaf()?;
+        Ok(match tape {
+            Some(t) => t.leaf(&leaf),
+            None => Var::from_rc(leaf.value()),
+        })
+    }
+
+    /// The current values.
+    pub fn data(&self) -> Result<Rc<Tensor<T>>> {
+        Ok(self.leaf()?.value())
+    }
+
+    /// Replaces the values; the shape must match the declared one (unknown dimensions
+    /// are taken from `value`). Initializes the parameter if it was not.
+    pub fn set_data(&self, value: Tensor<T>) -> Result<()> {
+        if value.shape() != &self.shape() {
+            self.infer_shape(value.dims())?;
+        }
+        let ready = match &*self.0.state.borrow() {
+            State::Ready(leaf) => Some(leaf.clone()),
+            _ => None,
+        };
+        match ready {
+            Some(leaf) => leaf.set_value(value),
+            None => *self.0.state.borrow_mut() = State::Ready(Leaf::new(value)),
+        }
+        Ok(())
+    }
+
+    /// The gradient written by the last backward, if any (borrowed; release it before
+    /// the next backward).
+    pub fn grad(&self) -> Option<Tensor<T>> {
+        let state = self.0.state.borrow();
+        match &*state {
+            State::Ready(leaf) => leaf.grad().map(|g| g.clone()),
+            _ => None,
+        }
+    }
+
+    /// Borrows the parameter's state to read its leaf without cloning the handle.
+    pub(crate) fn with_leaf<R>(&self, f: impl FnOnce(&Leaf<T>) -> R) -> Option<R> {
+        let state: Ref<'_, State<T>> = self.0.state.borrow();
+        match &*state {
+            State::Ready(leaf) => Some(f(leaf)),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Float> std::fmt::Debug for Parameter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Parameter {} (shape {}", self.name(), self.shape())?;
+        if !self.is_initialized() {
+            write!(f, ", not initialized")?;
+        }
+        write!(f, ")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferred_initialization_waits_for_the_shape() {
+        let p = Parameter::<f32>::new("weight", [6, 0, 5, 5], None);
+        assert!(p.leaf().is_err());
+        p.initialize(&Init::default(), 7, false).unwrap();
+        assert!(!p.is_initialized());
+        p.infer_shape(&[6, 3, 5, 5]).unwrap();
+        assert!(p.is_initialized());
+        assert_eq!(p.data().unwrap().dims(), &[6, 3, 5, 5]);
+        // the same seed gives the same values whenever the shape arrives
+        let q = Parameter::<f32>::new("weight", [6, 3, 5, 5], None);
+        q.initialize(&Init::default(), 7, false).unwrap();
+        assert_eq!(*p.data().unwrap(), *q.data().unwrap());
+        assert!(p.infer_shape(&[6, 2, 5, 5]).is_err());
+    }
+
+    #[test]
+    fn own_initializer_wins_and_reinit_needs_force() {
+        let b = Parameter::<f64>::new("bias", [3], Some(Init::Zero));
+        b.initialize(&Init::One, 0, false).unwrap();
+        assert_eq!(b.data().unwrap().data(), &[0.0; 3]);
+        b.set_data(Tensor::ones([3])).unwrap();
+        b.initialize(&Init::One, 0, false).unwrap();
+        assert_eq!(
+            b.data().unwrap().data(),
+            &[1.0; 3],
+            "not re-initialized without force"
+        );
+        b.initialize(&Init::One, 0, true).unwrap();
+        assert_eq!(b.data().unwrap().data(), &[0.0; 3]);
+        assert!(b.set_data(Tensor::ones([4])).is_err());
+    }
+
+    #[test]
+    fn uninitialized_error_names_the_parameter() {
+        let p = Parameter::<f32>::new("weight", [2, 2], None);
+        p.set_name("dense0_weight".into());
+        let err = p.var(None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dense0_weight: is not initialized: call initialize() on the network before the first forward"
+        );
+    }
+}
