@@ -3,16 +3,13 @@
 //!
 //!     cargo run --release --example learn_kernel
 
+mod common;
+
+use common::edge_image;
 use kiln::autograd::{Leaf, Result, Tape};
 use kiln::tensor::conv2d::reference::corr2d;
 use kiln::tensor::rand::{rngs::StdRng, SeedableRng};
 use kiln::tensor::{Conv2dParams, Tensor};
-
-/// The book's image: ones(6, 8) with columns 2 to 5 black (0).
-pub fn edge_image() -> Tensor<f32> {
-    let row = [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0];
-    Tensor::from_vec(row.repeat(6), [6, 8]).expect("6 × 8 values")
-}
 
 /// Learns a 1×2 kernel from `X` and `Y = corr2d(X, [[1, −1]])` with `steps` steps of
 /// gradient descent at learning rate `lr`, starting from Uniform(−0.07, 0.07) (Gluon's

@@ -4,7 +4,7 @@
 //! a value that depends on a [`Leaf`] appends one entry holding what its backward rule
 //! needs; [`Var::backward`] walks the entries once in reverse, writes each leaf's
 //! gradient, and releases the tape. Every op's gradient is checked against finite
-//! differences by [`gradcheck`], which is public.
+//! differences by [`gradcheck()`], which is public.
 //!
 //! ```
 //! use kiln_autograd::{Leaf, Tape};

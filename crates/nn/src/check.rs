@@ -7,7 +7,7 @@ use kiln_tensor::Tensor;
 
 /// Checks the gradients of `block` at input `x` (in f64) with respect to the input and
 /// every parameter, against central finite differences. The block must be initialized;
-/// its gradients are overwritten. See [`kiln_autograd::gradcheck`].
+/// its gradients are overwritten. See [`kiln_autograd::gradcheck()`].
 ///
 /// ```
 /// use kiln_nn::{gradcheck_block, BlockExt, Dense, Init};

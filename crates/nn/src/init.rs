@@ -39,7 +39,7 @@ pub enum Init {
         sigma: f64,
     },
     /// Glorot & Bengio's initializer as MXNet defines it: with
-    /// fan_in = shape[1]·∏shape[2..], fan_out = shape[0]·∏shape[2..] and the chosen
+    /// `fan_in = shape[1]·∏shape[2..]`, `fan_out = shape[0]·∏shape[2..]` and the chosen
     /// factor, s = √(magnitude / factor).
     Xavier {
         /// Uniform(−s, s) or Normal(0, s).

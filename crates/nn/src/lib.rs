@@ -27,6 +27,7 @@
 pub mod block;
 pub mod check;
 pub mod checkpoint;
+pub mod data;
 pub mod error;
 pub mod init;
 pub mod layers;
@@ -34,6 +35,7 @@ pub mod loss;
 pub mod metric;
 pub mod parameter;
 pub mod summary;
+pub mod train;
 pub mod trainer;
 pub mod zoo;
 

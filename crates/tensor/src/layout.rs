@@ -1,6 +1,6 @@
 //! Ops that move elements without computing on them: reshape, permute/transpose, flip,
 //! slicing, concatenation, stacking and broadcasting. All strided views go through one
-//! gather loop, [`gather`], so there is a single place where strides are walked.
+//! gather loop, so there is a single place where strides are walked.
 
 use crate::error::{Result, TensorError};
 use crate::float::Float;

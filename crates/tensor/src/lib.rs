@@ -22,6 +22,7 @@ pub mod error;
 pub mod float;
 pub mod layout;
 pub mod matmul;
+pub mod parallel;
 pub mod pool2d;
 pub mod reduce;
 pub mod shape;

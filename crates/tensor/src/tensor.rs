@@ -242,6 +242,67 @@ impl<T: Float> fmt::Debug for Tensor<T> {
     }
 }
 
+impl<T: Float> fmt::Display for Tensor<T> {
+    /// NumPy's layout: nested brackets, one row per line, columns aligned.
+    ///
+    /// ```
+    /// use kiln_tensor::Tensor;
+    /// let x = Tensor::<f32>::from_f64s(&[19., 25., 37., 43.], [2, 2]).unwrap();
+    /// assert_eq!(x.to_string(), "[[19 25]\n [37 43]]");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cells: Vec<String> = self
+            .data
+            .iter()
+            .map(|v| match f.precision() {
+                Some(p) => format!("{v:.p$}"),
+                None => format!("{v}"),
+            })
+            .collect();
+        let width = cells.iter().map(|c| c.chars().count()).max().unwrap_or(0);
+        write_nested(f, &cells, self.dims(), 0, width)
+    }
+}
+
+/// Writes `cells` (row-major, of shape `dims`) as nested brackets, indenting inner rows by
+/// their depth.
+fn write_nested(
+    f: &mut fmt::Formatter<'_>,
+    cells: &[String],
+    dims: &[usize],
+    depth: usize,
+    width: usize,
+) -> fmt::Result {
+    let Some((&n, rest)) = dims.split_first() else {
+        return write!(f, "{:>width$}", cells.first().map_or("", String::as_str));
+    };
+    let stride: usize = rest.iter().product();
+    write!(f, "[")?;
+    for i in 0..n {
+        if i > 0 {
+            if rest.is_empty() {
+                write!(f, " ")?;
+            } else {
+                write!(
+                    f,
+                    "{}{:indent$}",
+                    "\n".repeat(rest.len()),
+                    "",
+                    indent = depth + 1
+                )?;
+            }
+        }
+        write_nested(
+            f,
+            &cells[i * stride..(i + 1) * stride],
+            rest,
+            depth + 1,
+            width,
+        )?;
+    }
+    write!(f, "]")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +315,17 @@ mod tests {
             err.to_string(),
             "from_vec: shape [2, 3] holds 6 elements but 5 were given"
         );
+    }
+
+    #[test]
+    fn display_nests_like_numpy() {
+        let x = Tensor::<f64>::arange(8).reshape([2, 2, 2]).unwrap();
+        assert_eq!(x.to_string(), "[[[0 1]\n  [2 3]]\n\n [[4 5]\n  [6 7]]]");
+        assert_eq!(
+            format!("{:.1}", Tensor::<f32>::from_f64s(&[1., -0.5], [2]).unwrap()),
+            "[ 1.0 -0.5]"
+        );
+        assert_eq!(Tensor::<f32>::scalar(2.5).to_string(), "2.5");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! 2-d convolution (cross-correlation, as every framework computes it) over NCHW tensors,
 //! lowered to im2col + GEMM, with its three backward kernels; the book's reference loops
-//! live in [`reference`] and are the oracle of the tests.
+//! live in [`mod@reference`] and are the oracle of the tests.
 
 pub mod im2col;
 pub mod reference;
