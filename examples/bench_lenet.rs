@@ -1,0 +1,120 @@
+//! The book's LeNet on synthetic data of the real shapes: training and inference throughput
+//! and batch-1 latency, printed in the format of `../shared/bench` so that `compare.sh`
+//! can set kiln beside MXNet and PyTorch.
+//!
+//!     cargo run --release --example bench_lenet -- --threads 1
+//!
+//! Prints medians over runs (and the best run, as the reference scripts do):
+//! `train_img_per_s X`, `infer_img_per_s X`, `latency_b1_us X`.
+
+mod common;
+
+use common::Args;
+use kiln::autograd::{Tape, Var};
+use kiln::nn::zoo::lenet;
+use kiln::nn::{Activation, Block, BlockExt, Init, Sgd, SoftmaxCrossEntropyLoss, Trainer};
+use kiln::tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
+use kiln::tensor::Tensor;
+use std::error::Error;
+use std::time::Instant;
+
+const USAGE: &str = "\
+Measures LeNet training and inference speed on synthetic data.
+
+usage: bench_lenet [--threads N] [--batch-size 256] [--steps 20] [--runs 7] [--latency-iters 200]";
+
+/// Seconds per call of `f`, for each of `runs` runs of `iters` calls (after one warm-up call).
+fn bench(
+    mut f: impl FnMut() -> Result<(), Box<dyn Error>>,
+    iters: usize,
+    runs: usize,
+) -> Result<Vec<f64>, Box<dyn Error>> {
+    f()?;
+    let mut out = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        for _ in 0..iters {
+            f()?;
+        }
+        out.push(start.elapsed().as_secs_f64() / iters as f64);
+    }
+    Ok(out)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Prints `tag median` and `tag_best best   # runs: …` as the reference scripts do.
+fn report(tag: &str, per_call: Vec<f64>, items: Option<usize>) {
+    let (values, best): (Vec<f64>, fn(f64, f64) -> f64) = match items {
+        Some(n) => (per_call.iter().map(|s| n as f64 / s).collect(), f64::max),
+        None => (per_call.iter().map(|s| s * 1e6).collect(), f64::min),
+    };
+    let top = values.iter().copied().reduce(best).unwrap_or(f64::NAN);
+    let runs: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+    println!("{tag} {:.1}", median(values.clone()));
+    println!("{tag}_best {top:.1}   # runs: {}", runs.join(" "));
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = Args::parse(
+        USAGE,
+        &["threads", "batch-size", "steps", "runs", "latency-iters"],
+    );
+    let threads: usize = args.get("threads", 1);
+    let batch: usize = args.get("batch-size", 256);
+    let steps: usize = args.get("steps", 20);
+    let runs: usize = args.get("runs", 7);
+    let latency_iters: usize = args.get("latency-iters", 200);
+    kiln::tensor::parallel::set_num_threads(threads)?;
+
+    let net = lenet::<f32>(Activation::Sigmoid);
+    net.initialize(&Init::xavier(), 0)?;
+    let mut rng = StdRng::seed_from_u64(0);
+    let x = Tensor::<f32>::rand_normal([batch, 1, 28, 28], 0.0, 1.0, &mut rng)?;
+    let labels: Vec<usize> = (0..batch).map(|_| rng.random_range(0..10)).collect();
+    let x1 = Tensor::<f32>::rand_normal([1, 1, 28, 28], 0.0, 1.0, &mut rng)?;
+    net.predict(&x1)?;
+    let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.9));
+    println!(
+        "# kiln {} threads={threads} batch={batch}",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    let mut train_step = || -> Result<(), Box<dyn Error>> {
+        let tape = Tape::new();
+        let scores = net.forward(&tape.constant(x.clone()))?;
+        SoftmaxCrossEntropyLoss
+            .forward(&scores, &labels)?
+            .sum()?
+            .backward()?;
+        trainer.step(batch)?;
+        Ok(())
+    };
+    for _ in 0..5 {
+        train_step()?;
+    }
+    report(
+        "train_img_per_s",
+        bench(&mut train_step, steps, runs)?,
+        Some(batch),
+    );
+    let infer = || -> Result<(), Box<dyn Error>> {
+        net.forward(&Var::constant(x.clone()))?;
+        Ok(())
+    };
+    report("infer_img_per_s", bench(infer, steps, runs)?, Some(batch));
+    let single = || -> Result<(), Box<dyn Error>> {
+        net.forward(&Var::constant(x1.clone()))?;
+        Ok(())
+    };
+    report("latency_b1_us", bench(single, latency_iters, runs)?, None);
+    Ok(())
+}
