@@ -21,7 +21,8 @@ use std::time::Instant;
 const USAGE: &str = "\
 Measures LeNet training and inference speed on synthetic data.
 
-usage: bench_lenet [--threads N] [--batch-size 256] [--steps 20] [--runs 7] [--latency-iters 200]";
+usage: bench_lenet [--threads N] [--batch-size 256] [--steps 20] [--runs 7] [--latency-iters 200]
+                   [--only train|infer|latency]";
 
 /// Seconds per call of `f`, for each of `runs` runs of `iters` calls (after one warm-up call).
 fn bench(
@@ -66,8 +67,17 @@ fn report(tag: &str, per_call: Vec<f64>, items: Option<usize>) {
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse(
         USAGE,
-        &["threads", "batch-size", "steps", "runs", "latency-iters"],
+        &[
+            "threads",
+            "batch-size",
+            "steps",
+            "runs",
+            "latency-iters",
+            "only",
+        ],
     );
+    let only: String = args.get("only", String::new());
+    let wanted = |phase: &str| only.is_empty() || only == phase;
     let threads: usize = args.get("threads", 1);
     let batch: usize = args.get("batch-size", 256);
     let steps: usize = args.get("steps", 20);
@@ -101,20 +111,26 @@ fn main() -> Result<(), Box<dyn Error>> {
     for _ in 0..5 {
         train_step()?;
     }
-    report(
-        "train_img_per_s",
-        bench(&mut train_step, steps, runs)?,
-        Some(batch),
-    );
+    if wanted("train") {
+        report(
+            "train_img_per_s",
+            bench(&mut train_step, steps, runs)?,
+            Some(batch),
+        );
+    }
     let infer = || -> Result<(), Box<dyn Error>> {
         net.forward(&Var::constant(x.clone()))?;
         Ok(())
     };
-    report("infer_img_per_s", bench(infer, steps, runs)?, Some(batch));
+    if wanted("infer") {
+        report("infer_img_per_s", bench(infer, steps, runs)?, Some(batch));
+    }
     let single = || -> Result<(), Box<dyn Error>> {
         net.forward(&Var::constant(x1.clone()))?;
         Ok(())
     };
-    report("latency_b1_us", bench(single, latency_iters, runs)?, None);
+    if wanted("latency") {
+        report("latency_b1_us", bench(single, latency_iters, runs)?, None);
+    }
     Ok(())
 }

@@ -83,6 +83,8 @@ pub trait Float:
     fn ln(self) -> Self;
     /// ln(1 + self), accurate near 0.
     fn ln_1p(self) -> Self;
+    /// e^self − 1, accurate near 0.
+    fn exp_m1(self) -> Self;
     /// Square root.
     fn sqrt(self) -> Self;
     /// self^p.
@@ -158,6 +160,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn ln_1p(self) -> Self {
                 $t::ln_1p(self)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                $t::exp_m1(self)
             }
             #[inline(always)]
             fn sqrt(self) -> Self {

@@ -16,10 +16,12 @@
 
 #![warn(missing_docs)]
 
+pub mod activation;
 pub mod conv2d;
 pub mod elementwise;
 pub mod error;
 pub mod float;
+pub mod kernels;
 pub mod layout;
 pub mod matmul;
 pub mod parallel;
@@ -31,6 +33,7 @@ pub mod tensor;
 pub mod unary;
 pub mod window;
 
+pub use activation::Activation;
 pub use conv2d::{Conv2dParams, ConvGeometry};
 pub use error::{Result, TensorError};
 pub use float::{DType, Float};

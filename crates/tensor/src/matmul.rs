@@ -129,6 +129,10 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
     if c.rows == 0 || c.cols == 0 {
         return;
     }
+    let mut c = c;
+    if try_small_gemm(alpha, &a, &b, beta, &mut c) {
+        return;
+    }
     // SAFETY: the constructors checked that every strided element lies inside its slice,
     // and `c` is a unique borrow, so it cannot overlap `a` or `b`.
     unsafe {
@@ -149,6 +153,53 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
             c.cs as isize,
         )
     }
+}
+
+/// Up to this many rows of C, or this inner dimension, the AVX-512 kernel (which keeps a
+/// tile of C in registers for the whole inner loop) beats `matrixmultiply` (which packs
+/// both operands first).
+const SMALL_GEMM_MAX: usize = 32;
+
+/// Runs `C ← A·B (+ C)` on the AVX-512 few-rows kernel when it applies (f32, α = 1,
+/// β ∈ {0, 1}, B and C with contiguous rows, few rows); returns false otherwise.
+fn try_small_gemm<T: Float>(
+    alpha: T,
+    a: &MatRef<'_, T>,
+    b: &MatRef<'_, T>,
+    beta: T,
+    c: &mut MatMut<'_, T>,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::kernels::{as_f32, as_f32_mut, avx512, avx512::Gemm};
+        let fits = alpha == T::ONE
+            && (beta == T::ZERO || beta == T::ONE)
+            && b.cs == 1
+            && c.cs == 1
+            && (c.rows <= SMALL_GEMM_MAX || a.cols <= SMALL_GEMM_MAX)
+            && crate::kernels::avx512();
+        let (rows, cols, ldc) = (c.rows, c.cols, c.rs);
+        if let (true, Some(fa), Some(fb), Some(fc)) =
+            (fits, as_f32(a.data), as_f32(b.data), as_f32_mut(c.data))
+        {
+            let g = Gemm {
+                m: rows,
+                n: cols,
+                k: a.cols,
+                rsa: a.rs,
+                csa: a.cs,
+                ldb: b.rs,
+                ldc,
+                accumulate: beta == T::ONE,
+            };
+            // SAFETY: the view constructors checked every strided access is in bounds, B
+            // and C have unit column strides (checked above), and AVX-512F is present.
+            unsafe { avx512::gemm(&g, fa, fb, fc) };
+            return true;
+        }
+    }
+    let _ = (alpha, a, b, beta, c);
+    false
 }
 
 impl<T: Float> Tensor<T> {

@@ -28,3 +28,67 @@ pub fn set_num_threads(n: usize) -> Result<()> {
 pub fn num_threads() -> usize {
     rayon::current_num_threads()
 }
+
+/// Elements of work below which a job runs on the calling thread: splitting it would cost
+/// more than it saves.
+const MIN_PARALLEL_WORK: usize = 1 << 15;
+
+/// True when a job of `work` elements should be split across threads.
+pub fn worth_splitting(work: usize) -> bool {
+    work >= MIN_PARALLEL_WORK && num_threads() > 1
+}
+
+/// Images per task when a batch is split: a fixed partition of the batch, so that results
+/// are the same for any number of threads.
+pub const IMAGES_PER_TASK: usize = 8;
+
+fn tasks(n: usize) -> impl rayon::iter::IndexedParallelIterator<Item = std::ops::Range<usize>> {
+    use rayon::prelude::*;
+    (0..n.div_ceil(IMAGES_PER_TASK))
+        .into_par_iter()
+        .map(move |t| t * IMAGES_PER_TASK..((t + 1) * IMAGES_PER_TASK).min(n))
+}
+
+/// Calls `f(images, out)` for each task of [`IMAGES_PER_TASK`] consecutive images of a
+/// batch of `n`, where `out` is the task's part of `out_all` (`per_image` elements per
+/// image). Tasks run on the thread pool when `work` (elements touched) is large enough.
+pub fn for_each_image_task<T: Send>(
+    n: usize,
+    out_all: &mut [T],
+    per_image: usize,
+    work: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync + Send,
+) {
+    use rayon::prelude::*;
+    debug_assert_eq!(out_all.len(), n * per_image);
+    if per_image == 0 {
+        return;
+    }
+    let chunk = IMAGES_PER_TASK * per_image;
+    if worth_splitting(work) {
+        tasks(n)
+            .zip(out_all.par_chunks_mut(chunk))
+            .for_each(|(images, out)| f(images, out));
+    } else {
+        for (t, out) in out_all.chunks_mut(chunk).enumerate() {
+            f(t * IMAGES_PER_TASK..((t + 1) * IMAGES_PER_TASK).min(n), out);
+        }
+    }
+}
+
+/// `f(images)` for each task of [`IMAGES_PER_TASK`] consecutive images of a batch of `n`,
+/// results in task order (for reductions that must not depend on the thread count).
+pub fn map_image_tasks<R: Send>(
+    n: usize,
+    work: usize,
+    f: impl Fn(std::ops::Range<usize>) -> R + Sync + Send,
+) -> Vec<R> {
+    use rayon::prelude::*;
+    if worth_splitting(work) {
+        tasks(n).map(f).collect()
+    } else {
+        (0..n.div_ceil(IMAGES_PER_TASK))
+            .map(|t| f(t * IMAGES_PER_TASK..((t + 1) * IMAGES_PER_TASK).min(n)))
+            .collect()
+    }
+}

@@ -132,12 +132,39 @@ proptest! {
         assert_close(&fast, &slow, 1e-12)?;
     }
 
+    /// The fused bias + activation epilogue equals the activation applied afterwards.
+    #[test]
+    fn conv2d_activation_is_conv2d_then_activation(c in conv_case(), which in 0usize..4) {
+        use kiln_tensor::{conv2d::conv2d_activation, Activation};
+        let act = [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu][which];
+        let t = conv_tensors::<f32>(&c);
+        let fused = conv2d_activation(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act)).unwrap();
+        let slow = act.apply(&conv2d_reference(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap());
+        assert_close(&fused, &slow, 1e-5)?;
+    }
+
     #[test]
     fn conv2d_im2col_matches_reference_f32(c in conv_case()) {
         let t = conv_tensors::<f32>(&c);
         let fast = conv2d(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
         let slow = conv2d_reference(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
         assert_close(&fast, &slow, 1e-5)?;
+    }
+
+    /// The f32 backward kernels (the direct AVX-512 path where it applies) agree with the
+    /// f64 ones (the portable path, which the adjoint test below pins down).
+    #[test]
+    fn conv2d_backward_f32_matches_f64(c in conv_case()) {
+        let t = conv_tensors::<f64>(&c);
+        let y = conv2d(&t.x, &t.w, None, &c.params).unwrap();
+        let dy = Tensor::rand_uniform(y.shape().clone(), -1.0, 1.0, &mut StdRng::seed_from_u64(c.seed ^ 3));
+        let dx64 = conv2d_backward_input(&dy, &t.w, t.x.shape(), &c.params).unwrap();
+        let dw64 = conv2d_backward_weight(&dy, &t.x, t.w.shape(), &c.params).unwrap();
+        let (x32, w32, dy32) = (t.x.cast::<f32>(), t.w.cast::<f32>(), dy.cast::<f32>());
+        let dx32 = conv2d_backward_input(&dy32, &w32, x32.shape(), &c.params).unwrap();
+        let dw32 = conv2d_backward_weight(&dy32, &x32, w32.shape(), &c.params).unwrap();
+        assert_close(&dx32, &dx64.cast::<f32>(), 1e-5)?;
+        assert_close(&dw32, &dw64.cast::<f32>(), 1e-5)?;
     }
 
     #[test]
@@ -223,5 +250,33 @@ proptest! {
         let avg = avg_pool2d(&x, &c.params).unwrap();
         let dx = avg_pool2d_backward(&dy, x.shape(), &c.params).unwrap();
         prop_assert!((dot(&avg, &dy) - dot(&x, &dx)).abs() < 1e-9 * (1.0 + dot(&avg, &dy).abs()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The f32 GEMM (AVX-512 few-rows kernel where it applies, matrixmultiply elsewhere)
+    /// against a loop in f64, with either operand transposed and β ∈ {0, 1}.
+    #[test]
+    fn sgemm_matches_loops(m in 1usize..40, k in 1usize..40, n in 1usize..70, ta in any::<bool>(), accumulate in any::<bool>(), seed in any::<u64>()) {
+        use kiln_tensor::matmul::{gemm, MatMut, MatRef};
+        let mut rng = StdRng::seed_from_u64(seed);
+        let a = Tensor::<f32>::rand_uniform([m, k], -1.0, 1.0, &mut rng);
+        let b = Tensor::<f32>::rand_uniform([k, n], -1.0, 1.0, &mut rng);
+        let c0 = Tensor::<f32>::rand_uniform([m, n], -1.0, 1.0, &mut rng);
+        let at = a.transpose(0, 1).unwrap();
+        let mut c = c0.data().to_vec();
+        let a_view = if ta { MatRef::new(at.data(), k, m).t() } else { MatRef::new(a.data(), m, k) };
+        gemm(1.0, a_view, MatRef::new(b.data(), k, n), if accumulate { 1.0 } else { 0.0 }, MatMut::new(&mut c, m, n));
+        for i in 0..m {
+            for j in 0..n {
+                let mut expect = if accumulate { c0.data()[i * n + j] as f64 } else { 0.0 };
+                for p in 0..k {
+                    expect += a.data()[i * k + p] as f64 * b.data()[p * n + j] as f64;
+                }
+                prop_assert!((c[i * n + j] as f64 - expect).abs() < 1e-4, "C[{}, {}] = {} vs {}", i, j, c[i * n + j], expect);
+            }
+        }
     }
 }

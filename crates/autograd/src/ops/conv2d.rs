@@ -4,18 +4,21 @@
 use crate::tape::{Backward, Grads};
 use crate::{Result, Var};
 use kiln_tensor::conv2d::{
-    conv2d, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight,
+    conv2d_activation, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight,
 };
-use kiln_tensor::{Conv2dParams, Float, Tensor};
+use kiln_tensor::{Activation, Conv2dParams, Float, Tensor};
 use smallvec::smallvec;
 use std::rc::Rc;
 
-/// y = conv2d(x, W) + b. dx = conv2d_backward_input(dy, W) (GEMM + col2im);
-/// dW = conv2d_backward_weight(dy, x) (im2col + GEMM); db = Σ_{n,h,w} dy.
+/// y = f(z), z = conv2d(x, W) + b, f an optional activation. dz = dy ⊙ f′ (written in
+/// terms of y, which is saved); dx = conv2d_backward_input(dz, W);
+/// dW = conv2d_backward_weight(dz, x); db = Σ_{n,h,w} dz.
 struct Conv2d<T: Float> {
     x: Rc<Tensor<T>>,
     w: Rc<Tensor<T>>,
     params: Conv2dParams,
+    /// The activation and the output it produced.
+    activation: Option<(Activation, Rc<Tensor<T>>)>,
 }
 
 impl<T: Float> Backward<T> for Conv2d<T> {
@@ -23,7 +26,10 @@ impl<T: Float> Backward<T> for Conv2d<T> {
         "conv2d"
     }
 
-    fn backward(&self, grad: Tensor<T>, needs: &[bool]) -> Result<Grads<T>> {
+    fn backward(&self, mut grad: Tensor<T>, needs: &[bool]) -> Result<Grads<T>> {
+        if let Some((act, y)) = &self.activation {
+            act.backward_in_place(grad.data_mut(), y.data());
+        }
         let p = &self.params;
         let gx = if needs[0] {
             Some(conv2d_backward_input(&grad, &self.w, self.x.shape(), p)?)
@@ -59,13 +65,35 @@ impl<T: Float> Var<T> {
         bias: Option<&Var<T>>,
         params: &Conv2dParams,
     ) -> Result<Var<T>> {
-        let y = conv2d(self.value(), weight.value(), bias.map(Var::value), params)?;
+        self.conv2d_activation(weight, bias, params, None)
+    }
+
+    /// [`Var::conv2d`] followed by an activation, as one op: the forward applies it to
+    /// each output tile in cache, the backward multiplies by its derivative in place.
+    ///
+    /// # Shapes
+    /// As [`Var::conv2d`].
+    pub fn conv2d_activation(
+        &self,
+        weight: &Var<T>,
+        bias: Option<&Var<T>>,
+        params: &Conv2dParams,
+        activation: Option<Activation>,
+    ) -> Result<Var<T>> {
+        let y = conv2d_activation(
+            self.value(),
+            weight.value(),
+            bias.map(Var::value),
+            params,
+            activation,
+        )?;
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Var::record("conv2d", &inputs, y, |_| Conv2d {
+        Var::record("conv2d", &inputs, y, |y| Conv2d {
             x: Rc::clone(self.value_rc()),
             w: Rc::clone(weight.value_rc()),
             params: *params,
+            activation: activation.map(|a| (a, Rc::clone(y))),
         })
     }
 
@@ -87,7 +115,7 @@ impl<T: Float> Var<T> {
 #[cfg(test)]
 mod tests {
     use crate::ops::testing::{assert_grads, leaf};
-    use kiln_tensor::Conv2dParams;
+    use kiln_tensor::{Activation, Conv2dParams};
 
     fn check(x: &[usize], w: &[usize], bias: bool, p: Conv2dParams) {
         let (x, w, b) = (leaf(x, 1), leaf(w, 2), leaf(&[w[0]], 3));
@@ -139,6 +167,22 @@ mod tests {
     #[test]
     fn gradcheck_conv2d_one_by_one() {
         check(&[2, 3, 4, 4], &[5, 3, 1, 1], true, Conv2dParams::default());
+    }
+
+    #[test]
+    fn gradcheck_conv2d_fused_activations() {
+        let (x, w, b) = (
+            leaf(&[2, 2, 5, 5], 7),
+            leaf(&[3, 2, 3, 3], 8),
+            leaf(&[3], 9),
+        );
+        for act in [Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu] {
+            let p = Conv2dParams::default().padding(1);
+            assert_grads(&[&x, &w, &b], |t| {
+                t.leaf(&x)
+                    .conv2d_activation(&t.leaf(&w), Some(&t.leaf(&b)), &p, Some(act))
+            });
+        }
     }
 
     #[test]

@@ -3,14 +3,17 @@
 
 use crate::tape::{Backward, Grads};
 use crate::{AutogradError, Result, Var};
-use kiln_tensor::{Float, Tensor};
+use kiln_tensor::{Activation, Float, Tensor};
 use smallvec::smallvec;
 use std::rc::Rc;
 
-/// y = x · Wᵀ + b. dx = dy · W; dW = dyᵀ · x; db = Σ_n dy.
+/// y = f(z), z = x · Wᵀ + b, f an optional activation. dz = dy ⊙ f′ (from the saved y);
+/// dx = dz · W; dW = dzᵀ · x; db = Σ_n dz.
 struct Dense<T: Float> {
     x: Rc<Tensor<T>>,
     w: Rc<Tensor<T>>,
+    /// The activation and the output it produced.
+    activation: Option<(Activation, Rc<Tensor<T>>)>,
 }
 
 impl<T: Float> Backward<T> for Dense<T> {
@@ -18,7 +21,10 @@ impl<T: Float> Backward<T> for Dense<T> {
         "dense"
     }
 
-    fn backward(&self, grad: Tensor<T>, needs: &[bool]) -> Result<Grads<T>> {
+    fn backward(&self, mut grad: Tensor<T>, needs: &[bool]) -> Result<Grads<T>> {
+        if let Some((act, y)) = &self.activation {
+            act.backward_in_place(grad.data_mut(), y.data());
+        }
         // dx (n × in) = dy (n × units) · W (units × in)
         let gx = if needs[0] {
             Some(grad.matmul(&self.w)?)
@@ -49,6 +55,19 @@ impl<T: Float> Var<T> {
     /// # Shapes
     /// x (N, in_units), weight (units, in_units), bias (units) → (N, units).
     pub fn dense(&self, weight: &Var<T>, bias: Option<&Var<T>>) -> Result<Var<T>> {
+        self.dense_activation(weight, bias, None)
+    }
+
+    /// [`Var::dense`] followed by an activation, as one op.
+    ///
+    /// # Shapes
+    /// As [`Var::dense`].
+    pub fn dense_activation(
+        &self,
+        weight: &Var<T>,
+        bias: Option<&Var<T>>,
+        activation: Option<Activation>,
+    ) -> Result<Var<T>> {
         let (x, w) = (self.value(), weight.value());
         if x.rank() != 2 || w.rank() != 2 || x.dims()[1] != w.dims()[1] {
             return Err(AutogradError::invalid(
@@ -76,11 +95,15 @@ impl<T: Float> Var<T> {
                     .for_each(|(v, &bv)| *v += bv);
             }
         }
+        if let Some(a) = activation {
+            a.apply_in_place(y.data_mut());
+        }
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Var::record("dense", &inputs, y, |_| Dense {
+        Var::record("dense", &inputs, y, |y| Dense {
             x: Rc::clone(self.value_rc()),
             w: Rc::clone(weight.value_rc()),
+            activation: activation.map(|a| (a, Rc::clone(y))),
         })
     }
 }
@@ -89,6 +112,7 @@ impl<T: Float> Var<T> {
 mod tests {
     use crate::ops::testing::{assert_grads, leaf};
     use crate::Tape;
+    use kiln_tensor::Activation;
 
     #[test]
     fn gradcheck_dense_with_and_without_bias() {
@@ -96,6 +120,17 @@ mod tests {
         let all = [&x, &w, &b];
         assert_grads(&all, |t| t.leaf(&x).dense(&t.leaf(&w), Some(&t.leaf(&b))));
         assert_grads(&all[..2], |t| t.leaf(&x).dense(&t.leaf(&w), None));
+    }
+
+    #[test]
+    fn gradcheck_dense_fused_activations() {
+        let (x, w, b) = (leaf(&[4, 3], 6), leaf(&[5, 3], 7), leaf(&[5], 8));
+        for act in [Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu] {
+            assert_grads(&[&x, &w, &b], |t| {
+                t.leaf(&x)
+                    .dense_activation(&t.leaf(&w), Some(&t.leaf(&b)), Some(act))
+            });
+        }
     }
 
     #[test]

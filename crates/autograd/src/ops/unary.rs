@@ -4,7 +4,7 @@
 
 use crate::tape::{Backward, Grads};
 use crate::{Result, Var};
-use kiln_tensor::unary::{relu, sigmoid, softrelu};
+use kiln_tensor::unary::sigmoid;
 use kiln_tensor::{Float, Tensor};
 use smallvec::smallvec;
 use std::rc::Rc;
@@ -39,11 +39,11 @@ impl<T: Float> Backward<T> for Unary<T> {
 fn unary<T: Float>(
     x: &Var<T>,
     name: &'static str,
-    f: fn(T) -> T,
+    f: fn(&Tensor<T>) -> Tensor<T>,
     saved: Saved,
     derivative: fn(T) -> T,
 ) -> Result<Var<T>> {
-    let value = x.value().map(f);
+    let value = f(x.value());
     Var::record(name, &[x], value, |y| Unary {
         name,
         saved: match saved {
@@ -57,39 +57,41 @@ fn unary<T: Float>(
 impl<T: Float> Var<T> {
     /// −x. d/dx = −1.
     pub fn neg(&self) -> Result<Var<T>> {
-        unary(self, "neg", |x| -x, Saved::Input, |_| -T::ONE)
+        unary(self, "neg", Tensor::neg, Saved::Input, |_| -T::ONE)
     }
 
     /// e^x. d/dx = e^x = y.
     pub fn exp(&self) -> Result<Var<T>> {
-        unary(self, "exp", T::exp, Saved::Output, |y| y)
+        unary(self, "exp", Tensor::exp, Saved::Output, |y| y)
     }
 
     /// ln x. d/dx = 1/x.
     pub fn log(&self) -> Result<Var<T>> {
-        unary(self, "log", T::ln, Saved::Input, |x| T::ONE / x)
+        unary(self, "log", Tensor::log, Saved::Input, |x| T::ONE / x)
     }
 
     /// √x. d/dx = 1 / (2√x) = 1 / (2y).
     pub fn sqrt(&self) -> Result<Var<T>> {
-        unary(self, "sqrt", T::sqrt, Saved::Output, |y| T::ONE / (y + y))
+        unary(self, "sqrt", Tensor::sqrt, Saved::Output, |y| {
+            T::ONE / (y + y)
+        })
     }
 
     /// x². d/dx = 2x.
     pub fn square(&self) -> Result<Var<T>> {
-        unary(self, "square", |x| x * x, Saved::Input, |x| x + x)
+        unary(self, "square", Tensor::square, Saved::Input, |x| x + x)
     }
 
     /// 1 / (1 + e^−x). d/dx = y (1 − y).
     pub fn sigmoid(&self) -> Result<Var<T>> {
-        unary(self, "sigmoid", sigmoid, Saved::Output, |y| {
+        unary(self, "sigmoid", Tensor::sigmoid, Saved::Output, |y| {
             y * (T::ONE - y)
         })
     }
 
     /// max(x, 0). d/dx = 1 where y > 0 (that is, x > 0), else 0.
     pub fn relu(&self) -> Result<Var<T>> {
-        unary(self, "relu", relu, Saved::Output, |y| {
+        unary(self, "relu", Tensor::relu, Saved::Output, |y| {
             if y > T::ZERO {
                 T::ONE
             } else {
@@ -100,12 +102,14 @@ impl<T: Float> Var<T> {
 
     /// tanh x. d/dx = 1 − y².
     pub fn tanh(&self) -> Result<Var<T>> {
-        unary(self, "tanh", T::tanh, Saved::Output, |y| T::ONE - y * y)
+        unary(self, "tanh", Tensor::tanh, Saved::Output, |y| {
+            T::ONE - y * y
+        })
     }
 
     /// ln(1 + e^x) (MXNet's softrelu). d/dx = sigmoid(x).
     pub fn softrelu(&self) -> Result<Var<T>> {
-        unary(self, "softrelu", softrelu, Saved::Input, sigmoid)
+        unary(self, "softrelu", Tensor::softrelu, Saved::Input, sigmoid)
     }
 }
 

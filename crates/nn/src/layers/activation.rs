@@ -1,56 +1,21 @@
-//! [`Activation`]: the element-wise non-linearities, usable as a layer of their own
-//! (Gluon's `nn.Activation('relu')`) or fused into `Conv2D` and `Dense`.
+//! [`Activation`] as a layer of its own (Gluon's `nn.Activation('relu')`); `Conv2D` and
+//! `Dense` fuse it into their op instead.
 
 use crate::block::Block;
 use crate::error::Result;
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
-/// An activation function, and the layer that applies it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Activation {
-    /// max(x, 0).
-    Relu,
-    /// 1 / (1 + e^−x), the book's LeNet activation.
-    Sigmoid,
-    /// tanh x.
-    Tanh,
-    /// ln(1 + e^x).
-    SoftRelu,
-}
+pub use kiln_tensor::Activation;
 
-impl Activation {
-    /// Applies the function.
-    pub fn apply<T: Float>(self, x: &Var<T>) -> Result<Var<T>> {
-        Ok(match self {
-            Activation::Relu => x.relu()?,
-            Activation::Sigmoid => x.sigmoid()?,
-            Activation::Tanh => x.tanh()?,
-            Activation::SoftRelu => x.softrelu()?,
-        })
-    }
-
-    /// MXNet's name: `relu`, `sigmoid`, `tanh`, `softrelu`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-            Activation::SoftRelu => "softrelu",
-        }
-    }
-
-    /// Parses MXNet's name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [
-            Activation::Relu,
-            Activation::Sigmoid,
-            Activation::Tanh,
-            Activation::SoftRelu,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == name)
-    }
+/// Applies an activation to a value of a computation.
+pub(crate) fn apply<T: Float>(a: Activation, x: &Var<T>) -> Result<Var<T>> {
+    Ok(match a {
+        Activation::Relu => x.relu()?,
+        Activation::Sigmoid => x.sigmoid()?,
+        Activation::Tanh => x.tanh()?,
+        Activation::SoftRelu => x.softrelu()?,
+    })
 }
 
 impl<T: Float> Block<T> for Activation {
@@ -64,6 +29,6 @@ impl<T: Float> Block<T> for Activation {
     }
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
-        self.apply(x)
+        apply(*self, x)
     }
 }

@@ -159,11 +159,7 @@ impl<T: Float> Conv2D<T> {
         }
         let w = self.weight.var(x.tape())?;
         let b = self.bias.as_ref().map(|b| b.var(x.tape())).transpose()?;
-        let y = x.conv2d(&w, b.as_ref(), &self.conv)?;
-        match self.activation {
-            Some(a) => a.apply(&y),
-            None => Ok(y),
-        }
+        Ok(x.conv2d_activation(&w, b.as_ref(), &self.conv, self.activation)?)
     }
 }
 

@@ -114,16 +114,13 @@ impl<T: Float> Dense<T> {
         }
         let w = self.weight.var(x.tape())?;
         let b = self.bias.as_ref().map(|b| b.var(x.tape())).transpose()?;
-        let mut y = x2.dense(&w, b.as_ref())?;
-        if !self.flatten {
-            let mut shape = dims[..dims.len() - 1].to_vec();
-            shape.push(self.units);
-            y = y.reshape(shape)?;
+        let y = x2.dense_activation(&w, b.as_ref(), self.activation)?;
+        if self.flatten {
+            return Ok(y);
         }
-        match self.activation {
-            Some(a) => a.apply(&y),
-            None => Ok(y),
-        }
+        let mut shape = dims[..dims.len() - 1].to_vec();
+        shape.push(self.units);
+        Ok(y.reshape(shape)?)
     }
 }
 

@@ -1,8 +1,11 @@
-//! im2col and col2im: unfolding one image's receptive fields into the columns of a matrix
-//! (so a convolution becomes one GEMM), and folding column gradients back onto the image.
+//! Lowering a convolution to matrix products: im2col unfolds one image's receptive fields
+//! into the columns of a matrix, im2row into its rows (the layout the weight gradient
+//! multiplies by), and col2im folds column gradients back onto the image. Stride-1,
+//! dilation-1 f32 lowerings take the AVX-512 path when the CPU has it.
 
 use super::ConvGeometry;
 use crate::float::Float;
+use crate::kernels::{as_f32, as_f32_mut};
 
 /// The range of output positions `o` whose input index `o·stride + offset − pad` lies in
 /// `0..len`, as a half-open range clipped to `0..out`.
@@ -23,16 +26,40 @@ fn valid_range(out: usize, len: usize, stride: usize, offset: usize, pad: usize)
     (lo.min(out), hi.min(out).max(lo.min(out)))
 }
 
+/// The AVX-512 lowering's sizes when it applies to `g` (stride 1, dilation 1, f32).
+#[cfg(target_arch = "x86_64")]
+fn fast_lowering(g: &ConvGeometry) -> Option<crate::kernels::avx512::Lowering> {
+    let unit = |hw: crate::shape::Hw| hw.h == 1 && hw.w == 1;
+    (unit(g.stride) && unit(g.dilation) && crate::kernels::avx512()).then(|| {
+        crate::kernels::avx512::Lowering {
+            c: g.c_per_group(),
+            h: g.h,
+            w: g.w,
+            kh: g.k_h,
+            kw: g.k_w,
+            ph: g.padding.h,
+            pw: g.padding.w,
+            h_out: g.h_out,
+            w_out: g.w_out,
+        }
+    })
+}
+
 /// Unfolds the channels of one image and one group, `x` = (C/groups, H, W), into
 /// `cols` = (C/groups · KH · KW, H_out · W_out):
 /// `cols[(c·KH + i)·KW + j, oh·W_out + ow] = x[c, oh·sh + i·dh − ph, ow·sw + j·dw − pw]`,
 /// zero where that index falls in the padding.
 pub fn im2col<T: Float>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
-    let (h, w) = (g.h, g.w);
-    let (h_out, w_out) = (g.h_out, g.w_out);
+    debug_assert_eq!(x.len(), g.c_per_group() * g.h * g.w);
+    debug_assert_eq!(cols.len(), g.col_rows() * g.h_out * g.w_out);
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(s), Some(xf)) = (fast_lowering(g), as_f32(x)) {
+        let cf = as_f32_mut(cols).expect("cols has the element type of x");
+        // SAFETY: AVX-512F is present (fast_lowering checked) and the sizes match `s`.
+        return unsafe { crate::kernels::avx512::im2col_s1(xf, &s, cf) };
+    }
+    let (h, w, h_out, w_out) = (g.h, g.w, g.h_out, g.w_out);
     let plane = h_out * w_out;
-    debug_assert_eq!(x.len(), g.c_per_group() * h * w);
-    debug_assert_eq!(cols.len(), g.col_rows() * plane);
     let mut row = 0;
     for c in 0..g.c_per_group() {
         let x_c = &x[c * h * w..(c + 1) * h * w];
@@ -53,12 +80,8 @@ pub fn im2col<T: Float>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
                     out_row[..ow_lo].fill(T::ZERO);
                     out_row[ow_hi..].fill(T::ZERO);
                     let iw0 = ow_lo * g.stride.w + j * g.dilation.w - g.padding.w;
-                    if g.stride.w == 1 {
-                        out_row[ow_lo..ow_hi].copy_from_slice(&x_row[iw0..iw0 + (ow_hi - ow_lo)]);
-                    } else {
-                        for (k, v) in out_row[ow_lo..ow_hi].iter_mut().enumerate() {
-                            *v = x_row[iw0 + k * g.stride.w];
-                        }
+                    for (k, v) in out_row[ow_lo..ow_hi].iter_mut().enumerate() {
+                        *v = x_row[iw0 + k * g.stride.w];
                     }
                 }
                 row += 1;
@@ -67,14 +90,52 @@ pub fn im2col<T: Float>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
     }
 }
 
+/// The transpose of [`im2col`]: `rows` = (H_out · W_out, C/groups · KH · KW), one row per
+/// output position holding its receptive field.
+pub fn im2row<T: Float>(x: &[T], g: &ConvGeometry, rows: &mut [T]) {
+    let k = g.col_rows();
+    debug_assert_eq!(x.len(), g.c_per_group() * g.h * g.w);
+    debug_assert_eq!(rows.len(), k * g.h_out * g.w_out);
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(s), Some(xf)) = (fast_lowering(g), as_f32(x)) {
+        let rf = as_f32_mut(rows).expect("rows has the element type of x");
+        // SAFETY: AVX-512F is present and the sizes match `s`.
+        return unsafe { crate::kernels::avx512::im2row_s1(xf, &s, rf) };
+    }
+    let (h, w) = (g.h as isize, g.w as isize);
+    for (n, row) in rows.chunks_exact_mut(k).enumerate() {
+        let (oh, ow) = (n / g.w_out, n % g.w_out);
+        let mut tap = 0;
+        for c in 0..g.c_per_group() {
+            for i in 0..g.k_h {
+                let ih = (oh * g.stride.h + i * g.dilation.h) as isize - g.padding.h as isize;
+                for j in 0..g.k_w {
+                    let iw = (ow * g.stride.w + j * g.dilation.w) as isize - g.padding.w as isize;
+                    row[tap] = if ih >= 0 && ih < h && iw >= 0 && iw < w {
+                        x[(c * g.h + ih as usize) * g.w + iw as usize]
+                    } else {
+                        T::ZERO
+                    };
+                    tap += 1;
+                }
+            }
+        }
+    }
+}
+
 /// The adjoint of [`im2col`]: adds each column entry back onto the input position it was
 /// read from (`dx` accumulates; entries that came from padding are dropped).
 pub fn col2im<T: Float>(cols: &[T], g: &ConvGeometry, dx: &mut [T]) {
-    let (h, w) = (g.h, g.w);
-    let (h_out, w_out) = (g.h_out, g.w_out);
+    debug_assert_eq!(dx.len(), g.c_per_group() * g.h * g.w);
+    debug_assert_eq!(cols.len(), g.col_rows() * g.h_out * g.w_out);
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(s), Some(cf)) = (fast_lowering(g), as_f32(cols)) {
+        let df = as_f32_mut(dx).expect("dx has the element type of cols");
+        // SAFETY: AVX-512F is present and the sizes match `s`.
+        return unsafe { crate::kernels::avx512::col2im_s1(cf, &s, df) };
+    }
+    let (h, w, h_out, w_out) = (g.h, g.w, g.h_out, g.w_out);
     let plane = h_out * w_out;
-    debug_assert_eq!(dx.len(), g.c_per_group() * h * w);
-    debug_assert_eq!(cols.len(), g.col_rows() * plane);
     let mut row = 0;
     for c in 0..g.c_per_group() {
         let dx_c = &mut dx[c * h * w..(c + 1) * h * w];
@@ -105,6 +166,8 @@ pub fn col2im<T: Float>(cols: &[T], g: &ConvGeometry, dx: &mut [T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Conv2dParams, Shape, Tensor};
+    use rand::{rngs::StdRng, SeedableRng};
 
     #[test]
     fn valid_range_clips_to_the_input() {
@@ -117,5 +180,56 @@ mod tests {
         // every position in the padding: empty
         let (lo, hi) = valid_range(2, 1, 1, 5, 1);
         assert!(lo >= hi);
+    }
+
+    /// Every lowering agrees between f32 (fast path where it applies) and f64 (portable).
+    #[test]
+    fn fast_and_portable_lowerings_agree() {
+        let cases = [
+            (
+                Shape::from([1, 3, 7, 9]),
+                Shape::from([2, 3, 3, 2]),
+                Conv2dParams::default().padding((1, 2)),
+            ),
+            (
+                Shape::from([1, 2, 20, 19]),
+                Shape::from([4, 2, 5, 5]),
+                Conv2dParams::default(),
+            ),
+            (
+                Shape::from([1, 1, 4, 4]),
+                Shape::from([1, 1, 3, 3]),
+                Conv2dParams::default().padding(2),
+            ),
+        ];
+        for (xs, ws, p) in cases {
+            let g = p.geometry("test", &xs, &ws).unwrap();
+            let x64 =
+                Tensor::<f64>::rand_uniform(xs.clone(), -1.0, 1.0, &mut StdRng::seed_from_u64(3));
+            let x32: Tensor<f32> = x64.cast();
+            let n = g.col_rows() * g.h_out * g.w_out;
+            let (mut c64, mut c32) = (vec![0.0f64; n], vec![7.0f32; n]);
+            im2col(x64.data(), &g, &mut c64);
+            im2col(x32.data(), &g, &mut c32);
+            assert_eq!(
+                c64.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+                c32,
+                "im2col {xs}"
+            );
+            let (mut r64, mut r32) = (vec![0.0f64; n], vec![7.0f32; n]);
+            im2row(x64.data(), &g, &mut r64);
+            im2row(x32.data(), &g, &mut r32);
+            assert_eq!(
+                r64.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+                r32,
+                "im2row {xs}"
+            );
+            let (mut d64, mut d32) = (vec![0.0f64; xs.numel()], vec![0.0f32; xs.numel()]);
+            col2im(&c64, &g, &mut d64);
+            col2im(&c32, &g, &mut d32);
+            for (a, b) in d64.iter().zip(&d32) {
+                assert!((*a as f32 - b).abs() < 1e-5, "col2im {xs}");
+            }
+        }
     }
 }

@@ -2,16 +2,18 @@
 //! lowered to im2col + GEMM, with its three backward kernels; the book's reference loops
 //! live in [`mod@reference`] and are the oracle of the tests.
 
+#[cfg(target_arch = "x86_64")]
+mod direct;
 pub mod im2col;
+mod lowered;
 pub mod reference;
 
+use crate::activation::Activation;
 use crate::error::{Result, TensorError};
 use crate::float::Float;
-use crate::matmul::{gemm, MatMut, MatRef};
 use crate::shape::{Hw, Shape};
 use crate::tensor::Tensor;
 use crate::window::out_size;
-use im2col::{col2im, im2col};
 
 /// The options of a 2-d convolution. The default is stride 1, no padding, no dilation,
 /// one group.
@@ -229,7 +231,7 @@ impl ConvGeometry {
 
     /// True when im2col would copy the input unchanged (1×1 kernel, stride 1, no padding),
     /// so the GEMM can read the input directly.
-    fn is_pointwise(&self) -> bool {
+    pub(crate) fn is_pointwise(&self) -> bool {
         self.k_h == 1
             && self.k_w == 1
             && self.stride == Hw::new(1, 1)
@@ -274,40 +276,31 @@ pub fn conv2d<T: Float>(
     bias: Option<&Tensor<T>>,
     params: &Conv2dParams,
 ) -> Result<Tensor<T>> {
+    conv2d_activation(x, weight, bias, params, None)
+}
+
+/// [`conv2d`] followed by an activation, fused: the activation is applied to each tile of
+/// the output while it is still in registers or cache (Gluon's `Conv2D(activation=…)`).
+///
+/// # Shapes
+/// As [`conv2d`].
+pub fn conv2d_activation<T: Float>(
+    x: &Tensor<T>,
+    weight: &Tensor<T>,
+    bias: Option<&Tensor<T>>,
+    params: &Conv2dParams,
+    activation: Option<Activation>,
+) -> Result<Tensor<T>> {
     let g = params.geometry("conv2d", x.shape(), weight.shape())?;
     check_bias("conv2d", bias, g.c_out)?;
-    let (plane, rows, og) = (g.h_out * g.w_out, g.col_rows(), g.c_out_per_group());
-    let in_group = g.c_per_group() * g.h * g.w;
-    let mut out = vec![T::ZERO; g.n * g.c_out * plane];
-    let mut cols = vec![T::ZERO; if g.is_pointwise() { 0 } else { rows * plane }];
-    for n in 0..g.n {
-        for grp in 0..g.groups {
-            let x_g = &x.data()[(n * g.c + grp * g.c_per_group()) * g.h * g.w..][..in_group];
-            let cols: &[T] = if g.is_pointwise() {
-                x_g
-            } else {
-                im2col(x_g, &g, &mut cols);
-                &cols
-            };
-            // y_g (og × plane) = W_g (og × rows) · cols (rows × plane)
-            let w_g = &weight.data()[grp * og * rows..(grp + 1) * og * rows];
-            let y_g = &mut out[(n * g.c_out + grp * og) * plane..][..og * plane];
-            gemm(
-                T::ONE,
-                MatRef::new(w_g, og, rows),
-                MatRef::new(cols, rows, plane),
-                T::ZERO,
-                MatMut::new(y_g, og, plane),
-            );
-        }
-        if let Some(b) = bias {
-            let y_n = &mut out[n * g.c_out * plane..(n + 1) * g.c_out * plane];
-            for (y_o, &b_o) in y_n.chunks_mut(plane).zip(b.data()) {
-                y_o.iter_mut().for_each(|v| *v += b_o);
-            }
-        }
-    }
-    Ok(Tensor::from_parts(out, g.out_shape()))
+    let y = lowered::forward(
+        &g,
+        x.data(),
+        weight.data(),
+        bias.map(Tensor::data),
+        activation,
+    );
+    Ok(Tensor::from_parts(y, g.out_shape()))
 }
 
 /// Gradient of [`conv2d`] with respect to its input: for each image and group,
@@ -324,31 +317,13 @@ pub fn conv2d_backward_input<T: Float>(
     let op = "conv2d_backward_input";
     let g = params.geometry(op, x_shape, weight.shape())?;
     check_grad_out(op, dy, &g)?;
-    let (plane, rows, og) = (g.h_out * g.w_out, g.col_rows(), g.c_out_per_group());
-    let in_group = g.c_per_group() * g.h * g.w;
-    let mut dx = vec![T::ZERO; x_shape.numel()];
-    let mut dcols = vec![T::ZERO; rows * plane];
-    for n in 0..g.n {
-        for grp in 0..g.groups {
-            let w_g = &weight.data()[grp * og * rows..(grp + 1) * og * rows];
-            let dy_g = &dy.data()[(n * g.c_out + grp * og) * plane..][..og * plane];
-            let dx_g = &mut dx[(n * g.c + grp * g.c_per_group()) * g.h * g.w..][..in_group];
-            // dcols (rows × plane) = W_gᵀ (rows × og) · dy_g (og × plane)
-            let a = MatRef::new(w_g, og, rows).t();
-            let b = MatRef::new(dy_g, og, plane);
-            if g.is_pointwise() {
-                gemm(T::ONE, a, b, T::ZERO, MatMut::new(dx_g, rows, plane));
-            } else {
-                gemm(T::ONE, a, b, T::ZERO, MatMut::new(&mut dcols, rows, plane));
-                col2im(&dcols, &g, dx_g);
-            }
-        }
-    }
+    let dx = lowered::backward_input(&g, dy.data(), weight.data());
     Ok(Tensor::from_parts(dx, x_shape.clone()))
 }
 
-/// Gradient of [`conv2d`] with respect to its weight: `dW_g = Σ_n dy_g · cols_gᵀ`, the sum
-/// taken over images in order.
+/// Gradient of [`conv2d`] with respect to its weight: `dW_g = Σ_n dy_g · rows_g`, with
+/// `rows` the image's receptive fields one per row (im2row). The sum runs over fixed
+/// groups of images in order, so it does not depend on the number of threads.
 ///
 /// # Shapes
 /// dy (N, C_out, H_out, W_out), x (N, C, H, W) → (C_out, C/groups, KH, KW) = `w_shape`.
@@ -361,31 +336,7 @@ pub fn conv2d_backward_weight<T: Float>(
     let op = "conv2d_backward_weight";
     let g = params.geometry(op, x.shape(), w_shape)?;
     check_grad_out(op, dy, &g)?;
-    let (plane, rows, og) = (g.h_out * g.w_out, g.col_rows(), g.c_out_per_group());
-    let in_group = g.c_per_group() * g.h * g.w;
-    let mut dw = vec![T::ZERO; w_shape.numel()];
-    let mut cols = vec![T::ZERO; if g.is_pointwise() { 0 } else { rows * plane }];
-    for n in 0..g.n {
-        for grp in 0..g.groups {
-            let x_g = &x.data()[(n * g.c + grp * g.c_per_group()) * g.h * g.w..][..in_group];
-            let cols: &[T] = if g.is_pointwise() {
-                x_g
-            } else {
-                im2col(x_g, &g, &mut cols);
-                &cols
-            };
-            let dy_g = &dy.data()[(n * g.c_out + grp * og) * plane..][..og * plane];
-            let dw_g = &mut dw[grp * og * rows..(grp + 1) * og * rows];
-            // dW_g (og × rows) += dy_g (og × plane) · colsᵀ (plane × rows)
-            gemm(
-                T::ONE,
-                MatRef::new(dy_g, og, plane),
-                MatRef::new(cols, rows, plane).t(),
-                T::ONE,
-                MatMut::new(dw_g, og, rows),
-            );
-        }
-    }
+    let dw = lowered::backward_weight(&g, dy.data(), x.data());
     Ok(Tensor::from_parts(dw, w_shape.clone()))
 }
 
@@ -400,7 +351,14 @@ pub fn conv2d_backward_bias<T: Float>(dy: &Tensor<T>) -> Result<Tensor<T>> {
             format!("output gradient must be 4-d, got shape {}", dy.shape()),
         ));
     }
-    dy.sum(&[0, 2, 3], false)
+    let (c_out, plane) = (dy.dims()[1], dy.dims()[2] * dy.dims()[3]);
+    let mut db = vec![T::ZERO; c_out];
+    for y_n in dy.data().chunks_exact((c_out * plane).max(1)) {
+        for (d, y_o) in db.iter_mut().zip(y_n.chunks_exact(plane.max(1))) {
+            *d += y_o.iter().copied().sum::<T>();
+        }
+    }
+    Ok(Tensor::from_parts(db, Shape::from([c_out])))
 }
 
 #[cfg(test)]

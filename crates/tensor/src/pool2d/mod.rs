@@ -174,6 +174,16 @@ impl PoolGeometry {
         )
     }
 
+    /// True when the windows tile the input exactly: no padding, stride equal to the
+    /// window, and every window inside the input.
+    fn tiles_exactly(&self) -> bool {
+        let p = &self.params;
+        p.padding == Hw::new(0, 0)
+            && p.stride == p.kernel
+            && self.h_out * p.kernel.h <= self.h
+            && self.w_out * p.kernel.w <= self.w
+    }
+
     fn check_grad_out<T: Float>(&self, op: &'static str, dy: &Tensor<T>) -> Result<()> {
         if *dy.shape() != self.out_shape() {
             return Err(TensorError::invalid(
@@ -199,28 +209,91 @@ pub fn max_pool2d_with_argmax<T: Float>(
     params: &Pool2dParams,
 ) -> Result<(Tensor<T>, Vec<u32>)> {
     let g = params.geometry("max_pool2d", x.shape())?;
-    let (hs, ws) = g.spans();
     let (plane_in, plane_out) = (g.h * g.w, g.h_out * g.w_out);
-    let mut out = Vec::with_capacity(g.n * g.c * plane_out);
-    let mut argmax = Vec::with_capacity(out.capacity());
-    for x_p in x.data().chunks_exact(plane_in.max(1)).take(g.n * g.c) {
-        for sh in &hs {
-            for sw in &ws {
-                let (mut best, mut at) = (T::NEG_INFINITY, sh.lo * g.w + sw.lo);
-                for i in sh.lo..sh.hi {
-                    for (j, &v) in x_p[i * g.w + sw.lo..i * g.w + sw.hi].iter().enumerate() {
-                        if v > best {
-                            best = v;
-                            at = i * g.w + sw.lo + j;
-                        }
-                    }
-                }
-                out.push(best);
-                argmax.push(at as u32);
-            }
+    let planes = g.n * g.c;
+    let mut out = vec![T::ZERO; planes * plane_out];
+    let mut argmax = vec![0u32; planes * plane_out];
+    if plane_out == 0 {
+        return Ok((Tensor::from_parts(out, g.out_shape()), argmax));
+    }
+    let tiled = g.tiles_exactly();
+    let (hs, ws) = g.spans();
+    let pool_plane = |p: usize, y: &mut [T], arg: &mut [u32]| {
+        let x_p = &x.data()[p * plane_in..(p + 1) * plane_in];
+        if tiled {
+            max_plane_tiled(x_p, y, arg, &g);
+        } else {
+            max_plane(x_p, y, arg, &g, &hs, &ws);
+        }
+    };
+    if crate::parallel::worth_splitting(x.numel()) {
+        use rayon::prelude::*;
+        out.par_chunks_mut(plane_out)
+            .zip(argmax.par_chunks_mut(plane_out))
+            .enumerate()
+            .for_each(|(p, (y, arg))| pool_plane(p, y, arg));
+    } else {
+        for (p, (y, arg)) in out
+            .chunks_mut(plane_out)
+            .zip(argmax.chunks_mut(plane_out))
+            .enumerate()
+        {
+            pool_plane(p, y, arg);
         }
     }
     Ok((Tensor::from_parts(out, g.out_shape()), argmax))
+}
+
+/// Max pooling of one (H, W) plane, any options.
+fn max_plane<T: Float>(
+    x: &[T],
+    y: &mut [T],
+    arg: &mut [u32],
+    g: &PoolGeometry,
+    hs: &[Span],
+    ws: &[Span],
+) {
+    let mut o = 0;
+    for sh in hs {
+        for sw in ws {
+            let (mut best, mut at) = (T::NEG_INFINITY, sh.lo * g.w + sw.lo);
+            for i in sh.lo..sh.hi {
+                for (j, &v) in x[i * g.w + sw.lo..i * g.w + sw.hi].iter().enumerate() {
+                    if v > best {
+                        best = v;
+                        at = i * g.w + sw.lo + j;
+                    }
+                }
+            }
+            y[o] = best;
+            arg[o] = at as u32;
+            o += 1;
+        }
+    }
+}
+
+/// Max pooling of one plane when the windows tile it exactly (no padding, stride equal
+/// to the window, every window inside): the same result as [`max_plane`] with no
+/// clipping to do.
+fn max_plane_tiled<T: Float>(x: &[T], y: &mut [T], arg: &mut [u32], g: &PoolGeometry) {
+    let (kh, kw) = (g.params.kernel.h, g.params.kernel.w);
+    for oh in 0..g.h_out {
+        for ow in 0..g.w_out {
+            let start = oh * kh * g.w + ow * kw;
+            let (mut best, mut at) = (T::NEG_INFINITY, start);
+            for i in 0..kh {
+                let row = start + i * g.w;
+                for (j, &v) in x[row..row + kw].iter().enumerate() {
+                    if v > best {
+                        best = v;
+                        at = row + j;
+                    }
+                }
+            }
+            y[oh * g.w_out + ow] = best;
+            arg[oh * g.w_out + ow] = at as u32;
+        }
+    }
 }
 
 /// Max pooling (−∞ padding): `y[n, c, i, j] = max` of the window at (i·sh − ph, j·sw − pw).

@@ -1,0 +1,120 @@
+//! [`Activation`]: the element-wise non-linearities a layer can apply to its output, each
+//! with its derivative written in terms of the output, so a fused layer needs to keep only
+//! what it returns.
+
+use crate::float::Float;
+use crate::kernels::{as_f32_mut, exp};
+use crate::tensor::Tensor;
+use crate::unary::{relu, sigmoid, softrelu};
+
+/// An activation function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// max(x, 0).
+    Relu,
+    /// 1 / (1 + e^−x), the book's LeNet activation.
+    Sigmoid,
+    /// tanh x.
+    Tanh,
+    /// ln(1 + e^x) (softplus).
+    SoftRelu,
+}
+
+impl Activation {
+    /// MXNet's name: `relu`, `sigmoid`, `tanh`, `softrelu`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::SoftRelu => "softrelu",
+        }
+    }
+
+    /// Parses MXNet's name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::SoftRelu,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == name)
+    }
+
+    /// Applies the function to every element, in place (vectorised for f32 sigmoid).
+    pub fn apply_in_place<T: Float>(self, data: &mut [T]) {
+        match self {
+            Activation::Sigmoid => match as_f32_mut(data) {
+                Some(f) => exp::sigmoid_in_place(f),
+                None => data.iter_mut().for_each(|v| *v = sigmoid(*v)),
+            },
+            Activation::Relu => data.iter_mut().for_each(|v| *v = relu(*v)),
+            Activation::Tanh => data.iter_mut().for_each(|v| *v = v.tanh()),
+            Activation::SoftRelu => data.iter_mut().for_each(|v| *v = softrelu(*v)),
+        }
+    }
+
+    /// The function applied to a tensor.
+    pub fn apply<T: Float>(self, x: &Tensor<T>) -> Tensor<T> {
+        let mut y = x.clone();
+        self.apply_in_place(y.data_mut());
+        y
+    }
+
+    /// f′ at the input that gave output `y`: relu 1 where y > 0; sigmoid y (1 − y);
+    /// tanh 1 − y²; softrelu 1 − e^−y (= sigmoid of the input).
+    #[inline]
+    pub fn derivative_from_output<T: Float>(self, y: T) -> T {
+        match self {
+            Activation::Relu => {
+                if y > T::ZERO {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+            Activation::Sigmoid => y * (T::ONE - y),
+            Activation::Tanh => T::ONE - y * y,
+            Activation::SoftRelu => -(-y).exp_m1(),
+        }
+    }
+
+    /// `grad ← grad · f′`, with f′ taken from the outputs `y`: the backward step of the
+    /// activation inside a fused layer.
+    pub fn backward_in_place<T: Float>(self, grad: &mut [T], y: &[T]) {
+        for (g, &y) in grad.iter_mut().zip(y) {
+            *g *= self.derivative_from_output(y);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivatives_from_outputs_match_the_functions() {
+        for act in [
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::SoftRelu,
+        ] {
+            for x in [-3.0f64, -0.5, 0.25, 2.0] {
+                let f = |x: f64| act.apply(&Tensor::scalar(x)).item().unwrap();
+                let numeric = (f(x + 1e-6) - f(x - 1e-6)) / 2e-6;
+                let analytic = act.derivative_from_output(f(x));
+                assert!(
+                    (numeric - analytic).abs() < 1e-8,
+                    "{act:?} at {x}: {numeric} vs {analytic}"
+                );
+            }
+            assert_eq!(Activation::from_name(act.as_str()), Some(act));
+        }
+        // softrelu's derivative stays accurate where the output is tiny
+        let y = 1e-20f64;
+        assert!((Activation::SoftRelu.derivative_from_output(y) - y).abs() < 1e-30);
+    }
+}

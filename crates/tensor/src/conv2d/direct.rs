@@ -1,0 +1,313 @@
+//! The direct path (f32, AVX-512, horizontal stride 1): the three products of a
+//! convolution by the kernels of [`crate::kernels::avx512_conv`], which read the input
+//! through position vectors instead of an im2col matrix. Each function returns `None`
+//! when the path does not apply, and the caller lowers to im2col + GEMM instead.
+
+use super::ConvGeometry;
+use crate::activation::Activation;
+use crate::float::Float;
+use crate::kernels::avx512_conv::{self as k, PosVec};
+use crate::kernels::{as_f32, as_f32_mut};
+use crate::parallel::{for_each_image_task, map_image_tasks};
+
+/// What the kernels need to know about one convolution, computed once per call.
+struct Plan {
+    pos: Vec<PosVec>,
+    taps: Vec<isize>,
+    /// Padded input height and width.
+    hp: usize,
+    wp: usize,
+}
+
+impl Plan {
+    fn new<T: Float>(g: &ConvGeometry) -> Option<Plan> {
+        if g.stride.w != 1 || !crate::kernels::avx512() || as_f32::<T>(&[]).is_none() {
+            return None;
+        }
+        let (hp, wp) = (g.h + 2 * g.padding.h, g.w + 2 * g.padding.w);
+        let pos = k::positions(g.h_out, g.w_out, g.stride.h, wp)?;
+        let mut taps = Vec::with_capacity(g.col_rows());
+        for c in 0..g.c_per_group() {
+            for p in 0..g.k_h {
+                for q in 0..g.k_w {
+                    taps.push((c * hp * wp + p * g.dilation.h * wp + q * g.dilation.w) as isize);
+                }
+            }
+        }
+        Some(Plan { pos, taps, hp, wp })
+    }
+
+    fn padded(&self, g: &ConvGeometry) -> bool {
+        g.padding.h > 0 || g.padding.w > 0
+    }
+
+    /// Copies one group's channels (c, h, w) into the interior of `buf` (c, hp, wp),
+    /// whose border stays zero.
+    fn pad_into(&self, g: &ConvGeometry, x: &[f32], buf: &mut [f32]) {
+        for (x_c, b_c) in x
+            .chunks_exact(g.h * g.w)
+            .zip(buf.chunks_exact_mut(self.hp * self.wp))
+        {
+            for (i, row) in x_c.chunks_exact(g.w).enumerate() {
+                let start = (i + g.padding.h) * self.wp + g.padding.w;
+                b_c[start..start + g.w].copy_from_slice(row);
+            }
+        }
+    }
+}
+
+/// Per-image sizes: (input, output, one group's input, one group's padded input).
+fn sizes(g: &ConvGeometry, plan: &Plan) -> (usize, usize, usize, usize) {
+    let cg = g.c_per_group();
+    (
+        g.c * g.h * g.w,
+        g.c_out * g.h_out * g.w_out,
+        cg * g.h * g.w,
+        cg * plan.hp * plan.wp,
+    )
+}
+
+/// y = f(conv(x, W) + b), or `None` if the direct path does not apply.
+pub(super) fn forward<T: Float>(
+    g: &ConvGeometry,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    activation: Option<Activation>,
+) -> Option<Vec<T>> {
+    let plan = Plan::new::<T>(g)?;
+    let (x, w) = (as_f32(x)?, as_f32(w)?);
+    let bias = match bias {
+        Some(b) => Some(as_f32(b)?),
+        None => None,
+    };
+    let (in_image, out_image, in_group, padded_group) = sizes(g, &plan);
+    let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
+    let mut out = vec![T::ZERO; g.n * out_image];
+    let out_f = as_f32_mut(&mut out)?;
+    for_each_image_task(g.n, out_f, out_image, g.n * out_image * k, |images, out| {
+        let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
+        for (y_n, n) in out.chunks_exact_mut(out_image).zip(images) {
+            for grp in 0..g.groups {
+                let x_g = &x[n * in_image + grp * in_group..][..in_group];
+                let input: &[f32] = if plan.padded(g) {
+                    plan.pad_into(g, x_g, &mut buf);
+                    &buf
+                } else {
+                    x_g
+                };
+                let y_g = &mut y_n[grp * og * plane..(grp + 1) * og * plane];
+                let epi = k::Epilogue {
+                    bias: bias.map(|b| &b[grp * og..(grp + 1) * og]),
+                    activation: activation
+                        .filter(|a| matches!(a, Activation::Sigmoid | Activation::Relu)),
+                };
+                // SAFETY: AVX-512F is present (Plan::new checked); every tap offset plus
+                // position lies inside the (padded) group input by the geometry.
+                unsafe {
+                    k::forward(
+                        input,
+                        &plan.taps,
+                        &plan.pos,
+                        &w[grp * og * k..(grp + 1) * og * k],
+                        y_g,
+                        og,
+                        plane,
+                        epi,
+                    )
+                };
+            }
+            if let Some(a @ (Activation::Tanh | Activation::SoftRelu)) = activation {
+                a.apply_in_place(y_n);
+            }
+        }
+    });
+    Some(out)
+}
+
+/// dx for dy, or `None` if the direct path does not apply. With stride 1 this is a
+/// forward convolution of dy, zero-padded by the dilated kernel, with the kernel flipped
+/// and its channel axes swapped (no scattered adds); otherwise the adds are scattered.
+pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Option<Vec<T>> {
+    let plan = Plan::new::<T>(g)?;
+    let (dy, w) = (as_f32(dy)?, as_f32(w)?);
+    let (in_image, out_image, in_group, padded_group) = sizes(g, &plan);
+    let (plane, og, cg, k) = (
+        g.h_out * g.w_out,
+        g.c_out_per_group(),
+        g.c_per_group(),
+        plan.taps.len(),
+    );
+    let transposed = if g.stride.h == 1 {
+        Transposed::new(g, &plan, w)
+    } else {
+        None
+    };
+    let mut dx = vec![T::ZERO; g.n * in_image];
+    let dx_f = as_f32_mut(&mut dx)?;
+    for_each_image_task(g.n, dx_f, in_image, g.n * out_image * k, |images, dx| {
+        let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
+        let mut dy_padded = vec![0.0f32; transposed.as_ref().map_or(0, |t| og * t.hq * t.wq)];
+        for (dx_n, n) in dx.chunks_exact_mut(in_image).zip(images) {
+            for grp in 0..g.groups {
+                let dy_g = &dy[n * out_image + grp * og * plane..][..og * plane];
+                let dx_g = &mut dx_n[grp * in_group..(grp + 1) * in_group];
+                let target: &mut [f32] = if plan.padded(g) {
+                    buf.fill(0.0);
+                    &mut buf
+                } else {
+                    dx_g
+                };
+                match &transposed {
+                    Some(t) => {
+                        t.pad_into(g, dy_g, &mut dy_padded);
+                        // SAFETY: AVX-512F is present; the transposed geometry keeps every
+                        // tap offset plus position inside dy_padded.
+                        unsafe {
+                            let w_t = &t.w[grp * cg * t.taps.len()..][..cg * t.taps.len()];
+                            k::forward(
+                                &dy_padded,
+                                &t.taps,
+                                &t.pos,
+                                w_t,
+                                target,
+                                cg,
+                                plan.hp * plan.wp,
+                                k::Epilogue::NONE,
+                            )
+                        };
+                    }
+                    // SAFETY: as in `forward`, with the target in place of the input.
+                    None => unsafe {
+                        k::backward_input(
+                            dy_g,
+                            &plan.taps,
+                            &plan.pos,
+                            &w[grp * og * k..(grp + 1) * og * k],
+                            target,
+                            og,
+                            plane,
+                        )
+                    },
+                }
+                if plan.padded(g) {
+                    // keep the interior: gradient that reached the padding is dropped
+                    for (dx_c, b_c) in dx_g
+                        .chunks_exact_mut(g.h * g.w)
+                        .zip(buf.chunks_exact(plan.hp * plan.wp))
+                    {
+                        for (i, row) in dx_c.chunks_exact_mut(g.w).enumerate() {
+                            let start = (i + g.padding.h) * plan.wp + g.padding.w;
+                            row.copy_from_slice(&b_c[start..start + g.w]);
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Some(dx)
+}
+
+/// The input gradient of a stride-1 convolution as a forward convolution: dy padded by
+/// the dilated kernel extent on every side, read by the flipped kernel with its channel
+/// axes swapped, gives the gradient of the padded input.
+struct Transposed {
+    pos: Vec<PosVec>,
+    taps: Vec<isize>,
+    /// Per group: (C/groups) × (C_out/groups · KH · KW), the flipped, transposed kernel.
+    w: Vec<f32>,
+    /// Padded dy height and width.
+    hq: usize,
+    wq: usize,
+}
+
+impl Transposed {
+    fn new(g: &ConvGeometry, plan: &Plan, w: &[f32]) -> Option<Transposed> {
+        let (eh, ew) = ((g.k_h - 1) * g.dilation.h, (g.k_w - 1) * g.dilation.w);
+        let (hq, wq) = (g.h_out + 2 * eh, g.w_out + 2 * ew);
+        let pos = k::positions(plan.hp, plan.wp, 1, wq)?;
+        let (og, cg, kk) = (g.c_out_per_group(), g.c_per_group(), g.k_h * g.k_w);
+        let mut taps = Vec::with_capacity(og * kk);
+        for o in 0..og {
+            for p in 0..g.k_h {
+                for q in 0..g.k_w {
+                    taps.push((o * hq * wq + p * g.dilation.h * wq + q * g.dilation.w) as isize);
+                }
+            }
+        }
+        // w_t[grp][c][o, p, q] = w[grp·og + o][c, kh − 1 − p, kw − 1 − q]
+        let mut w_t = Vec::with_capacity(w.len());
+        for grp in 0..g.groups {
+            for c in 0..cg {
+                for o in 0..og {
+                    for p in 0..g.k_h {
+                        for q in 0..g.k_w {
+                            let flipped = (g.k_h - 1 - p) * g.k_w + (g.k_w - 1 - q);
+                            w_t.push(w[((grp * og + o) * cg + c) * kk + flipped]);
+                        }
+                    }
+                }
+            }
+        }
+        Some(Transposed {
+            pos,
+            taps,
+            w: w_t,
+            hq,
+            wq,
+        })
+    }
+
+    /// Copies dy of one group (og, h_out, w_out) into the interior of `buf`.
+    fn pad_into(&self, g: &ConvGeometry, dy: &[f32], buf: &mut [f32]) {
+        let (eh, ew) = ((g.k_h - 1) * g.dilation.h, (g.k_w - 1) * g.dilation.w);
+        for (dy_o, b_o) in dy
+            .chunks_exact(g.h_out * g.w_out)
+            .zip(buf.chunks_exact_mut(self.hq * self.wq))
+        {
+            for (i, row) in dy_o.chunks_exact(g.w_out).enumerate() {
+                let start = (i + eh) * self.wq + ew;
+                b_o[start..start + g.w_out].copy_from_slice(row);
+            }
+        }
+    }
+}
+
+/// dW for dy, or `None` if the direct path does not apply. Each task accumulates its
+/// images in order into per-lane sums; tasks are added in order.
+pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> Option<Vec<T>> {
+    let plan = Plan::new::<T>(g)?;
+    let (dy, x) = (as_f32(dy)?, as_f32(x)?);
+    let (in_image, out_image, in_group, padded_group) = sizes(g, &plan);
+    let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
+    let w_len = g.c_out * k;
+    let partials = map_image_tasks(g.n, g.n * out_image * k, |images| {
+        let mut lanes = vec![0.0f32; w_len * 16];
+        let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
+        for n in images {
+            for grp in 0..g.groups {
+                let x_g = &x[n * in_image + grp * in_group..][..in_group];
+                let input: &[f32] = if plan.padded(g) {
+                    plan.pad_into(g, x_g, &mut buf);
+                    &buf
+                } else {
+                    x_g
+                };
+                let dy_g = &dy[n * out_image + grp * og * plane..][..og * plane];
+                let acc = &mut lanes[grp * og * k * 16..(grp + 1) * og * k * 16];
+                // SAFETY: as in `forward`; acc holds og·k·16 values.
+                unsafe { k::backward_weight(input, &plan.taps, &plan.pos, dy_g, acc, og, plane) };
+            }
+        }
+        let mut dw = vec![0.0f32; w_len];
+        // SAFETY: AVX-512F is present; lanes holds 16 values per weight.
+        unsafe { k::reduce_lanes(&lanes, &mut dw) };
+        dw
+    });
+    let mut total = vec![T::ZERO; w_len];
+    let total_f = as_f32_mut(&mut total)?;
+    for partial in partials {
+        total_f.iter_mut().zip(&partial).for_each(|(t, &p)| *t += p);
+    }
+    Some(total)
+}

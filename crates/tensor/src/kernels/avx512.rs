@@ -1,0 +1,390 @@
+//! AVX-512 kernels (f32): a GEMM for matrices with few rows (a convolution's output
+//! channels), e^x and the logistic function. Callers check [`super::avx512`] first.
+
+use super::exp::{EXP_MAX, EXP_POLY, LN2_HI, LN2_LO};
+use std::arch::x86_64::*;
+
+/// Lanes per vector.
+const L: usize = 16;
+
+/// The mask of the first `n` lanes (all lanes for n ≥ 16).
+#[inline]
+fn lanes(n: usize) -> __mmask16 {
+    if n >= L {
+        0xffff
+    } else {
+        ((1u32 << n) - 1) as __mmask16
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn exp16(x: __m512) -> __m512 {
+    let x = _mm512_min_ps(
+        _mm512_max_ps(x, _mm512_set1_ps(-EXP_MAX)),
+        _mm512_set1_ps(EXP_MAX),
+    );
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+    );
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+    let mut p = _mm512_set1_ps(EXP_POLY[0]);
+    for &c in &EXP_POLY[1..] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    }
+    let y = _mm512_add_ps(
+        _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r),
+        _mm512_set1_ps(1.0),
+    );
+    _mm512_scalef_ps(y, n)
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn sigmoid16(x: __m512) -> __m512 {
+    let one = _mm512_set1_ps(1.0);
+    let e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    _mm512_div_ps(one, _mm512_add_ps(one, e))
+}
+
+/// `dst[i] = 1 / (1 + e^−src[i])`.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `dst` must be as long as `src`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn sigmoid(src: &[f32], dst: &mut [f32]) {
+    debug_assert_eq!(src.len(), dst.len());
+    for i in (0..src.len()).step_by(L) {
+        let m = lanes(src.len() - i);
+        // SAFETY: the mask limits the access to the slices' bounds.
+        unsafe {
+            let x = _mm512_maskz_loadu_ps(m, src.as_ptr().add(i));
+            _mm512_mask_storeu_ps(dst.as_mut_ptr().add(i), m, sigmoid16(x));
+        }
+    }
+}
+
+/// `x[i] = 1 / (1 + e^−x[i])`.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn sigmoid_in_place(x: &mut [f32]) {
+    for i in (0..x.len()).step_by(L) {
+        let m = lanes(x.len() - i);
+        // SAFETY: the mask limits the access to the slice's bounds.
+        unsafe {
+            let p = x.as_mut_ptr().add(i);
+            _mm512_mask_storeu_ps(p, m, sigmoid16(_mm512_maskz_loadu_ps(m, p)));
+        }
+    }
+}
+
+/// `dst[i] = e^src[i]`.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `dst` must be as long as `src`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn exp(src: &[f32], dst: &mut [f32]) {
+    debug_assert_eq!(src.len(), dst.len());
+    for i in (0..src.len()).step_by(L) {
+        let m = lanes(src.len() - i);
+        // SAFETY: the mask limits the access to the slices' bounds.
+        unsafe {
+            let x = _mm512_maskz_loadu_ps(m, src.as_ptr().add(i));
+            _mm512_mask_storeu_ps(dst.as_mut_ptr().add(i), m, exp16(x));
+        }
+    }
+}
+
+/// The operands of [`gemm`]: `C (m × n) ← A (m × k) · B (k × n)`, plus C's old value when
+/// `accumulate`. A is addressed by row and column strides (so it may be a transposed
+/// view), B and C are row-major with leading dimensions `ldb`, `ldc`.
+#[derive(Clone, Copy, Debug)]
+pub struct Gemm {
+    /// Rows of A and C.
+    pub m: usize,
+    /// Columns of B and C.
+    pub n: usize,
+    /// Columns of A, rows of B.
+    pub k: usize,
+    /// A's row stride.
+    pub rsa: usize,
+    /// A's column stride.
+    pub csa: usize,
+    /// B's row stride (its columns are contiguous).
+    pub ldb: usize,
+    /// C's row stride (its columns are contiguous).
+    pub ldc: usize,
+    /// Add to C instead of overwriting it.
+    pub accumulate: bool,
+}
+
+/// `C ← A·B (+ C)`, tuned for few rows: each tile keeps up to 16 rows × 32 columns of C in
+/// registers while it walks k, broadcasting one element of A per row and loading one row
+/// of B per step.
+///
+/// # Safety
+/// The CPU must support AVX-512F, and the strides must keep every access of A, B and C
+/// inside the slices.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn gemm(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
+    debug_assert!(g.m == 0 || g.k == 0 || (g.m - 1) * g.rsa + (g.k - 1) * g.csa < a.len());
+    debug_assert!(g.k == 0 || g.n == 0 || (g.k - 1) * g.ldb + g.n <= b.len());
+    debug_assert!(g.m == 0 || g.n == 0 || (g.m - 1) * g.ldc + g.n <= c.len());
+    let mut i = 0;
+    while i < g.m {
+        let rows = (g.m - i).min(16);
+        let (a, c) = (&a[i * g.rsa..], &mut c[i * g.ldc..]);
+        // SAFETY: forwarded; `rows` matches the block's const parameter.
+        unsafe {
+            match rows {
+                1 => block::<1>(g, a, b, c),
+                2 => block::<2>(g, a, b, c),
+                3 => block::<3>(g, a, b, c),
+                4 => block::<4>(g, a, b, c),
+                5 => block::<5>(g, a, b, c),
+                6 => block::<6>(g, a, b, c),
+                7 => block::<7>(g, a, b, c),
+                8 => block::<8>(g, a, b, c),
+                9 => block::<9>(g, a, b, c),
+                10 => block::<10>(g, a, b, c),
+                11 => block::<11>(g, a, b, c),
+                12 => block::<12>(g, a, b, c),
+                13 => block::<13>(g, a, b, c),
+                14 => block::<14>(g, a, b, c),
+                15 => block::<15>(g, a, b, c),
+                _ => block::<16>(g, a, b, c),
+            }
+        }
+        i += rows;
+    }
+}
+
+/// `MR` rows of C: tiles of 32 columns while there are few rows (so at least 8
+/// accumulators hide the FMA latency), else 16; the last tile is masked.
+#[target_feature(enable = "avx512f")]
+unsafe fn block<const MR: usize>(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let mut j = 0;
+    if MR <= 8 {
+        while j + 2 * L <= g.n {
+            // SAFETY: forwarded; the tile lies within n.
+            unsafe { tile::<MR, 2>(g, a, b, c, j, [0xffff, 0xffff]) };
+            j += 2 * L;
+        }
+    }
+    while j < g.n {
+        // SAFETY: forwarded; the mask stops at n.
+        unsafe { tile::<MR, 1>(g, a, b, c, j, [lanes(g.n - j), 0]) };
+        j += L;
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn tile<const MR: usize, const NC: usize>(
+    g: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    j: usize,
+    masks: [__mmask16; 2],
+) {
+    let mut acc = [[_mm512_setzero_ps(); NC]; MR];
+    let (pa, pb, pc) = (
+        a.as_ptr(),
+        b.as_ptr().wrapping_add(j),
+        c.as_mut_ptr().wrapping_add(j),
+    );
+    for kk in 0..g.k {
+        let mut bv = [_mm512_setzero_ps(); NC];
+        for (v, (q, &m)) in bv.iter_mut().zip((0..NC).zip(&masks)) {
+            // SAFETY: row kk of B, columns j + 16q .. within n by the mask.
+            *v = unsafe { _mm512_maskz_loadu_ps(m, pb.add(kk * g.ldb + q * L)) };
+        }
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            // SAFETY: A[r, kk] is inside A by the caller's contract.
+            let av = _mm512_set1_ps(unsafe { *pa.add(r * g.rsa + kk * g.csa) });
+            for (acc_rq, &bq) in acc_r.iter_mut().zip(&bv) {
+                *acc_rq = _mm512_fmadd_ps(av, bq, *acc_rq);
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        for (q, (&v, &m)) in acc_r.iter().zip(&masks).enumerate() {
+            // SAFETY: row r of C, columns within n by the mask.
+            unsafe {
+                let p = pc.add(r * g.ldc + q * L);
+                let v = if g.accumulate {
+                    _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, p))
+                } else {
+                    v
+                };
+                _mm512_mask_storeu_ps(p, m, v);
+            }
+        }
+    }
+}
+
+/// The lanes `lo..hi` of a 16-lane chunk (clamped to 0..16).
+#[inline]
+fn lane_range(lo: isize, hi: isize) -> __mmask16 {
+    let (lo, hi) = (lo.clamp(0, 16) as u32, hi.clamp(0, 16) as u32);
+    if hi <= lo {
+        0
+    } else {
+        (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as __mmask16
+    }
+}
+
+/// `dst[i] = src[i + offset]` where `i + offset` lies inside `src`, else 0: one row of an
+/// im2col matrix for a stride-1 convolution (the zeros are the padding).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn copy_shifted(dst: &mut [f32], src: &[f32], offset: isize) {
+    let (n, len) = (dst.len() as isize, src.len() as isize);
+    let (lo, hi) = ((-offset).max(0), (len - offset).min(n));
+    for i in (0..n).step_by(L) {
+        let valid = lane_range(lo - i, hi - i);
+        // SAFETY: loads touch only lanes in `valid`, which index inside `src`; stores are
+        // limited to dst's length.
+        unsafe {
+            let v = _mm512_maskz_loadu_ps(valid, src.as_ptr().wrapping_offset(i + offset));
+            _mm512_mask_storeu_ps(dst.as_mut_ptr().offset(i), lanes((n - i) as usize), v);
+        }
+    }
+}
+
+/// `dst[i + offset] += src[i]` where `i + offset` lies inside `dst`: the adjoint of
+/// [`copy_shifted`], one row of col2im.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn add_shifted(dst: &mut [f32], src: &[f32], offset: isize) {
+    let (n, len) = (src.len() as isize, dst.len() as isize);
+    let (lo, hi) = ((-offset).max(0), (len - offset).min(n));
+    for i in (0..n).step_by(L) {
+        let valid = lane_range(lo - i, hi - i);
+        // SAFETY: every access is limited to lanes in `valid`, inside both slices.
+        unsafe {
+            let p = dst.as_mut_ptr().wrapping_offset(i + offset);
+            let sum = _mm512_add_ps(
+                _mm512_maskz_loadu_ps(valid, p),
+                _mm512_maskz_loadu_ps(valid, src.as_ptr().offset(i)),
+            );
+            _mm512_mask_storeu_ps(p, valid, sum);
+        }
+    }
+}
+
+/// The sizes a stride-1, dilation-1 lowering needs: input (c, h, w), kernel (kh, kw),
+/// padding (ph, pw), output (h_out, w_out).
+#[derive(Clone, Copy, Debug)]
+pub struct Lowering {
+    /// Channels (of one group).
+    pub c: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Padding, rows.
+    pub ph: usize,
+    /// Padding, columns.
+    pub pw: usize,
+    /// Output height.
+    pub h_out: usize,
+    /// Output width.
+    pub w_out: usize,
+}
+
+/// im2col for stride 1, dilation 1: `cols` (c·kh·kw × h_out·w_out) from `x` (c × h × w).
+///
+/// # Safety
+/// The CPU must support AVX-512F; the slices must have the sizes above.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn im2col_s1(x: &[f32], s: &Lowering, cols: &mut [f32]) {
+    let plane = s.h_out * s.w_out;
+    let mut rows = cols.chunks_exact_mut(plane);
+    for x_c in x.chunks_exact(s.h * s.w).take(s.c) {
+        for p in 0..s.kh {
+            for q in 0..s.kw {
+                let Some(dst) = rows.next() else { return };
+                for (oh, out_row) in dst.chunks_exact_mut(s.w_out).enumerate() {
+                    let ih = (oh + p) as isize - s.ph as isize;
+                    if ih < 0 || ih >= s.h as isize {
+                        out_row.fill(0.0);
+                    } else {
+                        let ih = ih as usize;
+                        copy_shifted(
+                            out_row,
+                            &x_c[ih * s.w..(ih + 1) * s.w],
+                            q as isize - s.pw as isize,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The transpose of [`im2col_s1`]: `rows` (h_out·w_out × c·kh·kw), one row per output
+/// position holding its receptive field (the layout the weight gradient multiplies by).
+///
+/// # Safety
+/// As [`im2col_s1`].
+#[target_feature(enable = "avx512f")]
+pub unsafe fn im2row_s1(x: &[f32], s: &Lowering, rows: &mut [f32]) {
+    let k = s.c * s.kh * s.kw;
+    for (n, row) in rows.chunks_exact_mut(k).enumerate().take(s.h_out * s.w_out) {
+        let (oh, ow) = (n / s.w_out, n % s.w_out);
+        let mut taps = row.chunks_exact_mut(s.kw);
+        for x_c in x.chunks_exact(s.h * s.w).take(s.c) {
+            for p in 0..s.kh {
+                let Some(dst) = taps.next() else { return };
+                let ih = (oh + p) as isize - s.ph as isize;
+                if ih < 0 || ih >= s.h as isize {
+                    dst.fill(0.0);
+                } else {
+                    let ih = ih as usize;
+                    copy_shifted(
+                        dst,
+                        &x_c[ih * s.w..(ih + 1) * s.w],
+                        ow as isize - s.pw as isize,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// col2im for stride 1, dilation 1: adds `cols` back onto `dx` (c × h × w).
+///
+/// # Safety
+/// As [`im2col_s1`].
+#[target_feature(enable = "avx512f")]
+pub unsafe fn col2im_s1(cols: &[f32], s: &Lowering, dx: &mut [f32]) {
+    let plane = s.h_out * s.w_out;
+    let mut rows = cols.chunks_exact(plane);
+    for dx_c in dx.chunks_exact_mut(s.h * s.w).take(s.c) {
+        for p in 0..s.kh {
+            for q in 0..s.kw {
+                let Some(src) = rows.next() else { return };
+                for (oh, col_row) in src.chunks_exact(s.w_out).enumerate() {
+                    let ih = (oh + p) as isize - s.ph as isize;
+                    if ih >= 0 && ih < s.h as isize {
+                        let ih = ih as usize;
+                        add_shifted(
+                            &mut dx_c[ih * s.w..(ih + 1) * s.w],
+                            col_row,
+                            q as isize - s.pw as isize,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

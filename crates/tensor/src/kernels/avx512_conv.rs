@@ -1,0 +1,532 @@
+//! Direct convolution kernels (AVX-512, f32) for convolutions with horizontal stride 1:
+//! the three products of a convolution computed without an im2col matrix. Output
+//! positions are taken 16 at a time in row-major order; a vector of them may span rows,
+//! so each is described by up to [`MAX_SEGMENTS`] runs of lanes that read consecutive
+//! input elements ([`PosVec`]). Tap `kk` = (c, p, q) of the kernel adds `taps[kk]` to
+//! every input offset. The input is given already zero-padded, so no bounds are checked.
+
+use super::avx512::sigmoid16;
+use crate::activation::Activation;
+use std::arch::x86_64::*;
+
+/// Lanes per vector.
+const L: usize = 16;
+/// Runs of consecutive input elements one vector of 16 output positions may need.
+pub const MAX_SEGMENTS: usize = 4;
+
+/// Sixteen consecutive output positions: for each run of lanes, its mask and the input
+/// offset that lane 0 would read (so lane j of the run reads `base + j`).
+#[derive(Clone, Copy, Debug)]
+pub struct PosVec {
+    segments: usize,
+    masks: [__mmask16; MAX_SEGMENTS],
+    bases: [isize; MAX_SEGMENTS],
+    /// Lanes that are output positions (all but in the last vector).
+    valid: __mmask16,
+}
+
+/// The position vectors of an (h_out × w_out) output read from a padded input of row
+/// length `wp` with vertical stride `stride_h`; `None` if some vector would need more
+/// than [`MAX_SEGMENTS`] runs (outputs narrower than 5 columns).
+pub fn positions(h_out: usize, w_out: usize, stride_h: usize, wp: usize) -> Option<Vec<PosVec>> {
+    let n = h_out * w_out;
+    let mut out = Vec::with_capacity(n.div_ceil(L));
+    for first in (0..n).step_by(L) {
+        let end = (first + L).min(n);
+        let mut v = PosVec {
+            segments: 0,
+            masks: [0; MAX_SEGMENTS],
+            bases: [0; MAX_SEGMENTS],
+            valid: lanes(end - first),
+        };
+        let mut pos = first;
+        while pos < end {
+            let oh = pos / w_out;
+            let run_end = ((oh + 1) * w_out).min(end);
+            if v.segments == MAX_SEGMENTS {
+                return None;
+            }
+            let (l0, l1) = (pos - first, run_end - first);
+            v.masks[v.segments] = (lanes(l1) & !lanes(l0)) as __mmask16;
+            // lane l reads oh·stride_h·wp + (first + l − oh·w_out)
+            v.bases[v.segments] =
+                (oh * stride_h * wp) as isize + first as isize - (oh * w_out) as isize;
+            v.segments += 1;
+            pos = run_end;
+        }
+        out.push(v);
+    }
+    Some(out)
+}
+
+/// The mask of the first `n` lanes.
+#[inline]
+fn lanes(n: usize) -> __mmask16 {
+    if n >= L {
+        0xffff
+    } else {
+        ((1u32 << n) - 1) as __mmask16
+    }
+}
+
+/// How a kernel reads one position vector: as at most two runs, unrolled and held in
+/// registers across the tap loop (the common case: outputs at least 8 wide), or through
+/// the general loop over runs.
+#[derive(Clone, Copy)]
+struct Runs {
+    masks: [__mmask16; 2],
+    bases: [isize; 2],
+}
+
+impl PosVec {
+    /// The vector as two runs (the second possibly empty), if it has no more.
+    fn two_runs(&self) -> Option<Runs> {
+        (self.segments <= 2).then(|| Runs {
+            masks: [
+                self.masks[0],
+                if self.segments == 2 { self.masks[1] } else { 0 },
+            ],
+            bases: [
+                self.bases[0],
+                if self.segments == 2 {
+                    self.bases[1]
+                } else {
+                    self.bases[0]
+                },
+            ],
+        })
+    }
+}
+
+/// The 16 input values one tap reads for the positions of `v`, from `x` at `offset`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn gather(x: *const f32, offset: isize, v: &PosVec) -> __m512 {
+    let mut out = _mm512_setzero_ps();
+    for s in 0..v.segments {
+        // SAFETY: the caller guarantees every valid lane's offset is inside the input.
+        out = unsafe {
+            _mm512_mask_loadu_ps(out, v.masks[s], x.wrapping_offset(offset + v.bases[s]))
+        };
+    }
+    out
+}
+
+/// [`gather`] for a vector of at most two runs: two masked loads, no loop.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn gather2(x: *const f32, offset: isize, r: &Runs) -> __m512 {
+    // SAFETY: as in `gather`; a load with an empty mask touches no memory.
+    unsafe {
+        let lo = _mm512_maskz_loadu_ps(r.masks[0], x.wrapping_offset(offset + r.bases[0]));
+        _mm512_mask_loadu_ps(lo, r.masks[1], x.wrapping_offset(offset + r.bases[1]))
+    }
+}
+
+/// `x[offset + position] += value` for the positions of `v`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn scatter_add(x: *mut f32, offset: isize, v: &PosVec, value: __m512) {
+    for s in 0..v.segments {
+        // SAFETY: as in `gather`; the runs of one vector never overlap.
+        unsafe {
+            let p = x.wrapping_offset(offset + v.bases[s]);
+            let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(v.masks[s], p), value);
+            _mm512_mask_storeu_ps(p, v.masks[s], sum);
+        }
+    }
+}
+
+/// What the forward kernel does to its sums before storing them: `f(acc + bias)`, with
+/// f the identity, the logistic function or max(·, 0).
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a> {
+    /// One value per output row, added first.
+    pub bias: Option<&'a [f32]>,
+    /// Applied last.
+    pub activation: Option<Activation>,
+}
+
+impl Epilogue<'_> {
+    /// Nothing added, nothing applied.
+    pub const NONE: Epilogue<'static> = Epilogue {
+        bias: None,
+        activation: None,
+    };
+}
+
+/// Forward: `y[o, n] = f(b[o] + Σ_kk w[o, kk] · x[taps[kk] + pos(n)])`, with w
+/// (m × taps.len()) and y (m × n) row-major. The epilogue's activation must be `None`,
+/// `Sigmoid` or `Relu`.
+///
+/// # Safety
+/// AVX-512F; every offset `taps[kk] + pos` must lie inside `x`, and `w`, `y` (and the
+/// bias) must hold m rows of their lengths.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn forward(
+    x: &[f32],
+    taps: &[isize],
+    pos: &[PosVec],
+    w: &[f32],
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    epi: Epilogue<'_>,
+) {
+    debug_assert!(matches!(
+        epi.activation,
+        None | Some(Activation::Sigmoid) | Some(Activation::Relu)
+    ));
+    let mut o = 0;
+    while o < m {
+        let rows = (m - o).min(16);
+        let (w, y) = (&w[o * taps.len()..], &mut y[o * n..]);
+        let epi = Epilogue {
+            bias: epi.bias.map(|b| &b[o..]),
+            activation: epi.activation,
+        };
+        // SAFETY: forwarded; `rows` matches the const parameter.
+        unsafe {
+            match rows {
+                1 => forward_rows::<1>(x, taps, pos, w, y, n, epi),
+                2 => forward_rows::<2>(x, taps, pos, w, y, n, epi),
+                3 => forward_rows::<3>(x, taps, pos, w, y, n, epi),
+                4 => forward_rows::<4>(x, taps, pos, w, y, n, epi),
+                5 => forward_rows::<5>(x, taps, pos, w, y, n, epi),
+                6 => forward_rows::<6>(x, taps, pos, w, y, n, epi),
+                7 => forward_rows::<7>(x, taps, pos, w, y, n, epi),
+                8 => forward_rows::<8>(x, taps, pos, w, y, n, epi),
+                9 => forward_rows::<9>(x, taps, pos, w, y, n, epi),
+                10 => forward_rows::<10>(x, taps, pos, w, y, n, epi),
+                11 => forward_rows::<11>(x, taps, pos, w, y, n, epi),
+                12 => forward_rows::<12>(x, taps, pos, w, y, n, epi),
+                13 => forward_rows::<13>(x, taps, pos, w, y, n, epi),
+                14 => forward_rows::<14>(x, taps, pos, w, y, n, epi),
+                15 => forward_rows::<15>(x, taps, pos, w, y, n, epi),
+                _ => forward_rows::<16>(x, taps, pos, w, y, n, epi),
+            }
+        }
+        o += rows;
+    }
+}
+
+/// `MR` output channels; four or two position vectors at a time while there are few
+/// channels, so at least 8 accumulators hide the FMA latency.
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_rows<const MR: usize>(
+    x: &[f32],
+    taps: &[isize],
+    pos: &[PosVec],
+    w: &[f32],
+    y: &mut [f32],
+    n: usize,
+    epi: Epilogue<'_>,
+) {
+    let mut v = 0;
+    if MR <= 2 {
+        while v + 4 <= pos.len() {
+            // SAFETY: forwarded.
+            unsafe { forward_tile::<MR, 4>(x, taps, &pos[v..v + 4], w, y, n, v, epi) };
+            v += 4;
+        }
+    }
+    if MR <= 8 {
+        while v + 2 <= pos.len() {
+            // SAFETY: forwarded.
+            unsafe { forward_tile::<MR, 2>(x, taps, &pos[v..v + 2], w, y, n, v, epi) };
+            v += 2;
+        }
+    }
+    while v < pos.len() {
+        // SAFETY: forwarded.
+        unsafe { forward_tile::<MR, 1>(x, taps, &pos[v..v + 1], w, y, n, v, epi) };
+        v += 1;
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn forward_tile<const MR: usize, const NV: usize>(
+    x: &[f32],
+    taps: &[isize],
+    pos: &[PosVec],
+    w: &[f32],
+    y: &mut [f32],
+    n: usize,
+    first: usize,
+    epi: Epilogue<'_>,
+) {
+    let k = taps.len();
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    if let Some(b) = epi.bias {
+        for (acc_r, &b_r) in acc.iter_mut().zip(b) {
+            *acc_r = [_mm512_set1_ps(b_r); NV];
+        }
+    }
+    let mut runs = [Runs {
+        masks: [0; 2],
+        bases: [0; 2],
+    }; NV];
+    let mut simple = true;
+    for (r, p) in runs.iter_mut().zip(pos) {
+        match p.two_runs() {
+            Some(two) => *r = two,
+            None => simple = false,
+        }
+    }
+    for (kk, &tap) in taps.iter().enumerate() {
+        let mut xv = [_mm512_setzero_ps(); NV];
+        for ((xq, p), r) in xv.iter_mut().zip(pos).zip(&runs) {
+            // SAFETY: the caller guarantees the offsets are inside x.
+            *xq = unsafe {
+                if simple {
+                    gather2(x.as_ptr(), tap, r)
+                } else {
+                    gather(x.as_ptr(), tap, p)
+                }
+            };
+        }
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            // SAFETY: w holds MR rows of k taps.
+            let wv = _mm512_set1_ps(unsafe { *w.get_unchecked(r * k + kk) });
+            for (a, &xq) in acc_r.iter_mut().zip(&xv) {
+                *a = _mm512_fmadd_ps(wv, xq, *a);
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        for (q, (&a, p)) in acc_r.iter().zip(pos).enumerate() {
+            let a = match epi.activation {
+                Some(Activation::Sigmoid) => sigmoid16(a),
+                Some(Activation::Relu) => _mm512_max_ps(a, _mm512_setzero_ps()),
+                _ => a,
+            };
+            // SAFETY: row r of y, positions limited by the valid mask.
+            unsafe {
+                _mm512_mask_storeu_ps(y.as_mut_ptr().add(r * n + (first + q) * L), p.valid, a)
+            };
+        }
+    }
+}
+
+/// Input gradient: `dx[taps[kk] + pos(n)] += Σ_o w[o, kk] · dy[o, n]`, with w (m × K) and
+/// dy (m × n) row-major; `dx` is the padded input's gradient and accumulates.
+///
+/// # Safety
+/// As [`forward`], with `dx` in place of `x`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn backward_input(
+    dy: &[f32],
+    taps: &[isize],
+    pos: &[PosVec],
+    w: &[f32],
+    dx: &mut [f32],
+    m: usize,
+    n: usize,
+) {
+    let mut kk = 0;
+    while kk < taps.len() {
+        let rows = (taps.len() - kk).min(16);
+        // SAFETY: forwarded; `rows` matches the const parameter.
+        unsafe {
+            match rows {
+                1 => input_rows::<1>(dy, taps, kk, pos, w, dx, m, n),
+                2 => input_rows::<2>(dy, taps, kk, pos, w, dx, m, n),
+                3 => input_rows::<3>(dy, taps, kk, pos, w, dx, m, n),
+                4 => input_rows::<4>(dy, taps, kk, pos, w, dx, m, n),
+                5 => input_rows::<5>(dy, taps, kk, pos, w, dx, m, n),
+                6 => input_rows::<6>(dy, taps, kk, pos, w, dx, m, n),
+                7 => input_rows::<7>(dy, taps, kk, pos, w, dx, m, n),
+                8 => input_rows::<8>(dy, taps, kk, pos, w, dx, m, n),
+                9 => input_rows::<9>(dy, taps, kk, pos, w, dx, m, n),
+                10 => input_rows::<10>(dy, taps, kk, pos, w, dx, m, n),
+                11 => input_rows::<11>(dy, taps, kk, pos, w, dx, m, n),
+                12 => input_rows::<12>(dy, taps, kk, pos, w, dx, m, n),
+                13 => input_rows::<13>(dy, taps, kk, pos, w, dx, m, n),
+                14 => input_rows::<14>(dy, taps, kk, pos, w, dx, m, n),
+                15 => input_rows::<15>(dy, taps, kk, pos, w, dx, m, n),
+                _ => input_rows::<16>(dy, taps, kk, pos, w, dx, m, n),
+            }
+        }
+        kk += rows;
+    }
+}
+
+/// `KR` taps starting at `kk0`: for each position vector, Σ_o w[o, kk]·dy[o, ·] in
+/// registers, then added onto the input positions the taps read.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn input_rows<const KR: usize>(
+    dy: &[f32],
+    taps: &[isize],
+    kk0: usize,
+    pos: &[PosVec],
+    w: &[f32],
+    dx: &mut [f32],
+    m: usize,
+    n: usize,
+) {
+    let k = taps.len();
+    for (v, p) in pos.iter().enumerate() {
+        let mut acc = [_mm512_setzero_ps(); KR];
+        for o in 0..m {
+            // SAFETY: row o of dy, lanes limited to valid positions.
+            let d = unsafe { _mm512_maskz_loadu_ps(p.valid, dy.as_ptr().add(o * n + v * L)) };
+            for (r, a) in acc.iter_mut().enumerate() {
+                // SAFETY: w holds m rows of k taps.
+                let wv = _mm512_set1_ps(unsafe { *w.get_unchecked(o * k + kk0 + r) });
+                *a = _mm512_fmadd_ps(wv, d, *a);
+            }
+        }
+        for (r, &a) in acc.iter().enumerate() {
+            // SAFETY: the caller guarantees the offsets are inside dx.
+            unsafe { scatter_add(dx.as_mut_ptr(), taps[kk0 + r], p, a) };
+        }
+    }
+}
+
+/// Weight gradient, summed over one image into per-lane partial sums:
+/// `acc[(o·K + kk)·16 + l] += Σ_v dy[o, 16v + l] · x[taps[kk] + pos(16v + l)]`.
+/// Add the 16 lanes of each entry to get the gradient ([`reduce_lanes`]).
+///
+/// # Safety
+/// As [`forward`]; `acc` must hold m · K · 16 values.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn backward_weight(
+    x: &[f32],
+    taps: &[isize],
+    pos: &[PosVec],
+    dy: &[f32],
+    acc: &mut [f32],
+    m: usize,
+    n: usize,
+) {
+    let mut o = 0;
+    while o < m {
+        let rows = (m - o).min(4);
+        // SAFETY: forwarded; `rows` matches the const parameter.
+        unsafe {
+            match rows {
+                1 => weight_rows::<1>(x, taps, pos, dy, acc, o, n),
+                2 => weight_rows::<2>(x, taps, pos, dy, acc, o, n),
+                3 => weight_rows::<3>(x, taps, pos, dy, acc, o, n),
+                _ => weight_rows::<4>(x, taps, pos, dy, acc, o, n),
+            }
+        }
+        o += rows;
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn weight_rows<const MR: usize>(
+    x: &[f32],
+    taps: &[isize],
+    pos: &[PosVec],
+    dy: &[f32],
+    acc: &mut [f32],
+    o0: usize,
+    n: usize,
+) {
+    let mut kk = 0;
+    while kk < taps.len() {
+        let cols = (taps.len() - kk).min(6);
+        // SAFETY: forwarded; `cols` matches the const parameter.
+        unsafe {
+            match cols {
+                1 => weight_tile::<MR, 1>(x, taps, kk, pos, dy, acc, o0, n),
+                2 => weight_tile::<MR, 2>(x, taps, kk, pos, dy, acc, o0, n),
+                3 => weight_tile::<MR, 3>(x, taps, kk, pos, dy, acc, o0, n),
+                4 => weight_tile::<MR, 4>(x, taps, kk, pos, dy, acc, o0, n),
+                5 => weight_tile::<MR, 5>(x, taps, kk, pos, dy, acc, o0, n),
+                _ => weight_tile::<MR, 6>(x, taps, kk, pos, dy, acc, o0, n),
+            }
+        }
+        kk += cols;
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn weight_tile<const MR: usize, const KR: usize>(
+    x: &[f32],
+    taps: &[isize],
+    kk0: usize,
+    pos: &[PosVec],
+    dy: &[f32],
+    acc: &mut [f32],
+    o0: usize,
+    n: usize,
+) {
+    let k = taps.len();
+    let at = |r: usize, c: usize| ((o0 + r) * k + kk0 + c) * L;
+    let mut sum = [[_mm512_setzero_ps(); KR]; MR];
+    for (r, sum_r) in sum.iter_mut().enumerate() {
+        for (c, s) in sum_r.iter_mut().enumerate() {
+            // SAFETY: acc holds m·K·16 values.
+            *s = unsafe { _mm512_loadu_ps(acc.as_ptr().add(at(r, c))) };
+        }
+    }
+    for (v, p) in pos.iter().enumerate() {
+        let mut xv = [_mm512_setzero_ps(); KR];
+        let two = p.two_runs();
+        for (c, xc) in xv.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees the offsets are inside x.
+            *xc = unsafe {
+                match &two {
+                    Some(r) => gather2(x.as_ptr(), taps[kk0 + c], r),
+                    None => gather(x.as_ptr(), taps[kk0 + c], p),
+                }
+            };
+        }
+        for (r, sum_r) in sum.iter_mut().enumerate() {
+            // SAFETY: row o0 + r of dy; invalid lanes read as 0.
+            let d =
+                unsafe { _mm512_maskz_loadu_ps(p.valid, dy.as_ptr().add((o0 + r) * n + v * L)) };
+            for (s, &xc) in sum_r.iter_mut().zip(&xv) {
+                *s = _mm512_fmadd_ps(d, xc, *s);
+            }
+        }
+    }
+    for (r, sum_r) in sum.iter().enumerate() {
+        for (c, &s) in sum_r.iter().enumerate() {
+            // SAFETY: as above.
+            unsafe { _mm512_storeu_ps(acc.as_mut_ptr().add(at(r, c)), s) };
+        }
+    }
+}
+
+/// `out[i] += Σ_l acc[16i + l]`: the per-lane partial sums of [`backward_weight`] added up.
+///
+/// # Safety
+/// AVX-512F; `acc` holds 16 · `out.len()` values.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn reduce_lanes(acc: &[f32], out: &mut [f32]) {
+    for (o, chunk) in out.iter_mut().zip(acc.chunks_exact(L)) {
+        // SAFETY: the chunk holds 16 values.
+        *o += _mm512_reduce_add_ps(unsafe { _mm512_loadu_ps(chunk.as_ptr()) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_split_vectors_at_row_ends() {
+        // 3 rows of 8 outputs, input rows of 12: vector 0 covers rows 0 and 1
+        let p = positions(3, 8, 1, 12).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].segments, 2);
+        assert_eq!((p[0].masks[0], p[0].bases[0]), (0x00ff, 0));
+        // lane 8 is (row 1, column 0) = input offset 12, so lane 0 would read 12 − 8 = 4
+        assert_eq!((p[0].masks[1], p[0].bases[1]), (0xff00, 4));
+        assert_eq!(p[1].valid, 0x00ff);
+        assert!(
+            positions(6, 3, 1, 3).is_none(),
+            "3-wide outputs need 6 runs per vector"
+        );
+    }
+}
