@@ -1,5 +1,5 @@
 //! AVX-512 kernels (f32): a GEMM for matrices with few rows (a convolution's output
-//! channels), e^x and the logistic function. Callers check [`super::avx512`] first.
+//! channels), e^x and the logistic function. Callers check [`super::avx512()`] first.
 
 use super::exp::{EXP_MAX, EXP_POLY, LN2_HI, LN2_LO};
 use std::arch::x86_64::*;
