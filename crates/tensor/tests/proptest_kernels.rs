@@ -280,3 +280,23 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The vectorised 2×2/stride-2 max pooling (f32) against the portable one (f64), values
+    /// and argmax, with ties (values from a small set) so "first maximum" is exercised.
+    #[test]
+    fn max_pool_2x2_f32_matches_portable(n in 1usize..3, c in 1usize..3, h in 2usize..20, w in 2usize..41, levels in 1usize..6, seed in any::<u64>()) {
+        use rand::RngExt;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let values: Vec<f64> = (0..n * c * h * w).map(|_| rng.random_range(0..levels) as f64).collect();
+        let x64 = Tensor::<f64>::from_f64s(&values, [n, c, h, w]).unwrap();
+        let p = Pool2dParams::new(2);
+        let (y64, arg64) = max_pool2d_with_argmax(&x64, &p).unwrap();
+        let (y32, arg32) = max_pool2d_with_argmax(&x64.cast::<f32>(), &p).unwrap();
+        assert_close(&y32, &y64.cast::<f32>(), 0.0)?;
+        prop_assert_eq!(arg32, arg64);
+        assert_close(&y64, &pool2d_reference(&x64, &p, true).unwrap(), 0.0)?;
+    }
+}

@@ -355,7 +355,10 @@ pub fn conv2d_backward_bias<T: Float>(dy: &Tensor<T>) -> Result<Tensor<T>> {
     let mut db = vec![T::ZERO; c_out];
     for y_n in dy.data().chunks_exact((c_out * plane).max(1)) {
         for (d, y_o) in db.iter_mut().zip(y_n.chunks_exact(plane.max(1))) {
-            *d += y_o.iter().copied().sum::<T>();
+            *d += match crate::kernels::sum_f32(y_o) {
+                Some(s) => T::from_f64(s as f64),
+                None => y_o.iter().copied().sum::<T>(),
+            };
         }
     }
     Ok(Tensor::from_parts(db, Shape::from([c_out])))

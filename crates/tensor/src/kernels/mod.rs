@@ -5,6 +5,8 @@
 pub mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512_conv;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512_pool;
 pub mod exp;
 
 use crate::float::Float;
@@ -40,4 +42,15 @@ pub fn as_f32_mut<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
     // SAFETY: T is f32, so the layouts are identical; the borrow is carried over.
     (TypeId::of::<T>() == TypeId::of::<f32>())
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
+}
+
+/// `Σ x` for an f32 slice (vectorised when the CPU allows), or `None` for another type.
+pub fn sum_f32<T: Float>(x: &[T]) -> Option<f32> {
+    let x = as_f32(x)?;
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: the CPU has AVX-512F.
+        return Some(unsafe { avx512_pool::sum(x) });
+    }
+    Some(x.iter().sum())
 }

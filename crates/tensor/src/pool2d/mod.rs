@@ -7,6 +7,8 @@ pub mod reference;
 
 use crate::error::{Result, TensorError};
 use crate::float::Float;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::{as_f32, as_f32_mut};
 use crate::shape::{Hw, Shape};
 use crate::tensor::Tensor;
 use crate::window::out_size;
@@ -220,6 +222,9 @@ pub fn max_pool2d_with_argmax<T: Float>(
     let (hs, ws) = g.spans();
     let pool_plane = |p: usize, y: &mut [T], arg: &mut [u32]| {
         let x_p = &x.data()[p * plane_in..(p + 1) * plane_in];
+        if tiled && g.params.kernel == Hw::new(2, 2) && fast_2x2(x_p, y, arg, &g) {
+            return;
+        }
         if tiled {
             max_plane_tiled(x_p, y, arg, &g);
         } else {
@@ -242,6 +247,20 @@ pub fn max_pool2d_with_argmax<T: Float>(
         }
     }
     Ok((Tensor::from_parts(out, g.out_shape()), argmax))
+}
+
+/// 2×2, stride 2 max pooling of one plane with the AVX-512 kernel, if it applies (f32 on
+/// a CPU with AVX-512); false otherwise.
+fn fast_2x2<T: Float>(x: &[T], y: &mut [T], arg: &mut [u32], g: &PoolGeometry) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let (true, Some(xf), Some(yf)) = (crate::kernels::avx512(), as_f32(x), as_f32_mut(y)) {
+        // SAFETY: AVX-512F is present; the windows tile the plane (checked by the caller),
+        // so 2·h_out rows of 2·w_out values lie inside x.
+        unsafe { crate::kernels::avx512_pool::max_pool_2x2(xf, g.w, g.h_out, g.w_out, yf, arg) };
+        return true;
+    }
+    let _ = (x, y, arg, g);
+    false
 }
 
 /// Max pooling of one (H, W) plane, any options.
