@@ -3,6 +3,8 @@
 //! bit-identical whether one thread runs or many.
 
 use crate::error::{Result, TensorError};
+use crate::float::Float;
+use std::mem::MaybeUninit;
 
 /// Sets the number of threads the kernels use, for the whole process. Call it once, before
 /// the first kernel runs; an error if the thread pool already started.
@@ -74,6 +76,31 @@ pub fn for_each_image_task<T: Send>(
             f(t * IMAGES_PER_TASK..((t + 1) * IMAGES_PER_TASK).min(n), out);
         }
     }
+}
+
+/// A new buffer of `n · per_image` values, filled by [`for_each_image_task`]: each task
+/// zeroes its own part just before `f` writes it, on its own thread and while that part
+/// is in its cache, instead of one thread zeroing the whole buffer first.
+pub fn collect_image_tasks<T: Float>(
+    n: usize,
+    per_image: usize,
+    work: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync + Send,
+) -> Vec<T> {
+    let len = n * per_image;
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    let spare = &mut out.spare_capacity_mut()[..len];
+    let init_then = |images: std::ops::Range<usize>, part: &mut [MaybeUninit<T>]| {
+        part.fill(MaybeUninit::new(T::ZERO));
+        // SAFETY: every element of `part` was just initialized.
+        let part = unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) };
+        f(images, part);
+    };
+    for_each_image_task(n, spare, per_image, work, init_then);
+    // SAFETY: the tasks cover all `len` elements (chunks of IMAGES_PER_TASK·per_image
+    // over n images), and each initialized its chunk before returning.
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// `f(images)` for each task of [`IMAGES_PER_TASK`] consecutive images of a batch of `n`,

@@ -7,8 +7,8 @@ use super::ConvGeometry;
 use crate::activation::Activation;
 use crate::float::Float;
 use crate::kernels::avx512_conv::{self as k, PosVec};
-use crate::kernels::{as_f32, as_f32_mut};
-use crate::parallel::{for_each_image_task, map_image_tasks};
+use crate::kernels::{as_f32, as_f32_mut, vec_from_f32};
+use crate::parallel::{collect_image_tasks, map_image_tasks};
 
 /// What the kernels need to know about one convolution, computed once per call.
 struct Plan {
@@ -83,46 +83,49 @@ pub(super) fn forward<T: Float>(
     };
     let (in_image, out_image, in_group, padded_group) = sizes(g, &plan);
     let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
-    let mut out = vec![T::ZERO; g.n * out_image];
-    let out_f = as_f32_mut(&mut out)?;
-    for_each_image_task(g.n, out_f, out_image, g.n * out_image * k, |images, out| {
-        let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
-        for (y_n, n) in out.chunks_exact_mut(out_image).zip(images) {
-            for grp in 0..g.groups {
-                let x_g = &x[n * in_image + grp * in_group..][..in_group];
-                let input: &[f32] = if plan.padded(g) {
-                    plan.pad_into(g, x_g, &mut buf);
-                    &buf
-                } else {
-                    x_g
-                };
-                let y_g = &mut y_n[grp * og * plane..(grp + 1) * og * plane];
-                let epi = k::Epilogue {
-                    bias: bias.map(|b| &b[grp * og..(grp + 1) * og]),
-                    activation: activation
-                        .filter(|a| matches!(a, Activation::Sigmoid | Activation::Relu)),
-                };
-                // SAFETY: AVX-512F is present (Plan::new checked); every tap offset plus
-                // position lies inside the (padded) group input by the geometry.
-                unsafe {
-                    k::forward(
-                        input,
-                        &plan.taps,
-                        &plan.pos,
-                        &w[grp * og * k..(grp + 1) * og * k],
-                        y_g,
-                        og,
-                        plane,
-                        epi,
-                    )
-                };
+    let out = collect_image_tasks(
+        g.n,
+        out_image,
+        g.n * out_image * k,
+        |images, out: &mut [f32]| {
+            let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
+            for (y_n, n) in out.chunks_exact_mut(out_image).zip(images) {
+                for grp in 0..g.groups {
+                    let x_g = &x[n * in_image + grp * in_group..][..in_group];
+                    let input: &[f32] = if plan.padded(g) {
+                        plan.pad_into(g, x_g, &mut buf);
+                        &buf
+                    } else {
+                        x_g
+                    };
+                    let y_g = &mut y_n[grp * og * plane..(grp + 1) * og * plane];
+                    let epi = k::Epilogue {
+                        bias: bias.map(|b| &b[grp * og..(grp + 1) * og]),
+                        activation: activation
+                            .filter(|a| matches!(a, Activation::Sigmoid | Activation::Relu)),
+                    };
+                    // SAFETY: AVX-512F is present (Plan::new checked); every tap offset plus
+                    // position lies inside the (padded) group input by the geometry.
+                    unsafe {
+                        k::forward(
+                            input,
+                            &plan.taps,
+                            &plan.pos,
+                            &w[grp * og * k..(grp + 1) * og * k],
+                            y_g,
+                            og,
+                            plane,
+                            epi,
+                        )
+                    };
+                }
+                if let Some(a @ (Activation::Tanh | Activation::SoftRelu)) = activation {
+                    a.apply_in_place(y_n);
+                }
             }
-            if let Some(a @ (Activation::Tanh | Activation::SoftRelu)) = activation {
-                a.apply_in_place(y_n);
-            }
-        }
-    });
-    Some(out)
+        },
+    );
+    vec_from_f32(out)
 }
 
 /// dx for dy, or `None` if the direct path does not apply. With stride 1 this is a
@@ -143,69 +146,72 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> O
     } else {
         None
     };
-    let mut dx = vec![T::ZERO; g.n * in_image];
-    let dx_f = as_f32_mut(&mut dx)?;
-    for_each_image_task(g.n, dx_f, in_image, g.n * out_image * k, |images, dx| {
-        let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
-        let mut dy_padded = vec![0.0f32; transposed.as_ref().map_or(0, |t| og * t.hq * t.wq)];
-        for (dx_n, n) in dx.chunks_exact_mut(in_image).zip(images) {
-            for grp in 0..g.groups {
-                let dy_g = &dy[n * out_image + grp * og * plane..][..og * plane];
-                let dx_g = &mut dx_n[grp * in_group..(grp + 1) * in_group];
-                let target: &mut [f32] = if plan.padded(g) {
-                    buf.fill(0.0);
-                    &mut buf
-                } else {
-                    dx_g
-                };
-                match &transposed {
-                    Some(t) => {
-                        t.pad_into(g, dy_g, &mut dy_padded);
-                        // SAFETY: AVX-512F is present; the transposed geometry keeps every
-                        // tap offset plus position inside dy_padded.
-                        unsafe {
-                            let w_t = &t.w[grp * cg * t.taps.len()..][..cg * t.taps.len()];
-                            k::forward(
-                                &dy_padded,
-                                &t.taps,
-                                &t.pos,
-                                w_t,
+    let dx = collect_image_tasks(
+        g.n,
+        in_image,
+        g.n * out_image * k,
+        |images, dx: &mut [f32]| {
+            let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
+            let mut dy_padded = vec![0.0f32; transposed.as_ref().map_or(0, |t| og * t.hq * t.wq)];
+            for (dx_n, n) in dx.chunks_exact_mut(in_image).zip(images) {
+                for grp in 0..g.groups {
+                    let dy_g = &dy[n * out_image + grp * og * plane..][..og * plane];
+                    let dx_g = &mut dx_n[grp * in_group..(grp + 1) * in_group];
+                    let target: &mut [f32] = if plan.padded(g) {
+                        buf.fill(0.0);
+                        &mut buf
+                    } else {
+                        dx_g
+                    };
+                    match &transposed {
+                        Some(t) => {
+                            t.pad_into(g, dy_g, &mut dy_padded);
+                            // SAFETY: AVX-512F is present; the transposed geometry keeps every
+                            // tap offset plus position inside dy_padded.
+                            unsafe {
+                                let w_t = &t.w[grp * cg * t.taps.len()..][..cg * t.taps.len()];
+                                k::forward(
+                                    &dy_padded,
+                                    &t.taps,
+                                    &t.pos,
+                                    w_t,
+                                    target,
+                                    cg,
+                                    plan.hp * plan.wp,
+                                    k::Epilogue::NONE,
+                                )
+                            };
+                        }
+                        // SAFETY: as in `forward`, with the target in place of the input.
+                        None => unsafe {
+                            k::backward_input(
+                                dy_g,
+                                &plan.taps,
+                                &plan.pos,
+                                &w[grp * og * k..(grp + 1) * og * k],
                                 target,
-                                cg,
-                                plan.hp * plan.wp,
-                                k::Epilogue::NONE,
+                                og,
+                                plane,
                             )
-                        };
+                        },
                     }
-                    // SAFETY: as in `forward`, with the target in place of the input.
-                    None => unsafe {
-                        k::backward_input(
-                            dy_g,
-                            &plan.taps,
-                            &plan.pos,
-                            &w[grp * og * k..(grp + 1) * og * k],
-                            target,
-                            og,
-                            plane,
-                        )
-                    },
-                }
-                if plan.padded(g) {
-                    // keep the interior: gradient that reached the padding is dropped
-                    for (dx_c, b_c) in dx_g
-                        .chunks_exact_mut(g.h * g.w)
-                        .zip(buf.chunks_exact(plan.hp * plan.wp))
-                    {
-                        for (i, row) in dx_c.chunks_exact_mut(g.w).enumerate() {
-                            let start = (i + g.padding.h) * plan.wp + g.padding.w;
-                            row.copy_from_slice(&b_c[start..start + g.w]);
+                    if plan.padded(g) {
+                        // keep the interior: gradient that reached the padding is dropped
+                        for (dx_c, b_c) in dx_g
+                            .chunks_exact_mut(g.h * g.w)
+                            .zip(buf.chunks_exact(plan.hp * plan.wp))
+                        {
+                            for (i, row) in dx_c.chunks_exact_mut(g.w).enumerate() {
+                                let start = (i + g.padding.h) * plan.wp + g.padding.w;
+                                row.copy_from_slice(&b_c[start..start + g.w]);
+                            }
                         }
                     }
                 }
             }
-        }
-    });
-    Some(dx)
+        },
+    );
+    vec_from_f32(dx)
 }
 
 /// The input gradient of a stride-1 convolution as a forward convolution: dy padded by
@@ -273,8 +279,8 @@ impl Transposed {
     }
 }
 
-/// dW for dy, or `None` if the direct path does not apply. Each task accumulates its
-/// images in order into per-lane sums; tasks are added in order.
+/// dW for dy, or `None` if the direct path does not apply. Each task sums its images
+/// (in order, inside the kernel's registers); tasks are added in order.
 pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> Option<Vec<T>> {
     let plan = Plan::new::<T>(g)?;
     let (dy, x) = (as_f32(dy)?, as_f32(x)?);
@@ -282,26 +288,44 @@ pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> 
     let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
     let w_len = g.c_out * k;
     let partials = map_image_tasks(g.n, g.n * out_image * k, |images| {
-        let mut lanes = vec![0.0f32; w_len * 16];
-        let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
-        for n in images {
-            for grp in 0..g.groups {
-                let x_g = &x[n * in_image + grp * in_group..][..in_group];
-                let input: &[f32] = if plan.padded(g) {
-                    plan.pad_into(g, x_g, &mut buf);
-                    &buf
-                } else {
-                    x_g
-                };
-                let dy_g = &dy[n * out_image + grp * og * plane..][..og * plane];
-                let acc = &mut lanes[grp * og * k * 16..(grp + 1) * og * k * 16];
-                // SAFETY: as in `forward`; acc holds og·k·16 values.
-                unsafe { k::backward_weight(input, &plan.taps, &plan.pos, dy_g, acc, og, plane) };
-            }
-        }
         let mut dw = vec![0.0f32; w_len];
-        // SAFETY: AVX-512F is present; lanes holds 16 values per weight.
-        unsafe { k::reduce_lanes(&lanes, &mut dw) };
+        let count = images.len();
+        let mut buf = vec![
+            0.0f32;
+            if plan.padded(g) {
+                count * padded_group
+            } else {
+                0
+            }
+        ];
+        for grp in 0..g.groups {
+            let group_input = |n: usize| &x[n * in_image + grp * in_group..][..in_group];
+            let inputs: Vec<&[f32]> = if plan.padded(g) {
+                for (n, b) in images.clone().zip(buf.chunks_exact_mut(padded_group)) {
+                    plan.pad_into(g, group_input(n), b);
+                }
+                buf.chunks_exact(padded_group).collect()
+            } else {
+                images.clone().map(group_input).collect()
+            };
+            let dys: Vec<&[f32]> = images
+                .clone()
+                .map(|n| &dy[n * out_image + grp * og * plane..][..og * plane])
+                .collect();
+            // SAFETY: AVX-512F is present; every tap offset plus position lies inside each
+            // (padded) group input by the geometry.
+            unsafe {
+                k::backward_weight(
+                    &inputs,
+                    &plan.taps,
+                    &plan.pos,
+                    &dys,
+                    &mut dw[grp * og * k..(grp + 1) * og * k],
+                    og,
+                    plane,
+                )
+            };
+        }
         dw
     });
     let mut total = vec![T::ZERO; w_len];

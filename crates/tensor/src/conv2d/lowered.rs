@@ -7,7 +7,7 @@ use super::ConvGeometry;
 use crate::activation::Activation;
 use crate::float::Float;
 use crate::matmul::{gemm, MatMut, MatRef};
-use crate::parallel::{for_each_image_task, map_image_tasks};
+use crate::parallel::{collect_image_tasks, map_image_tasks};
 
 /// Elements touched to convolve one image (for deciding whether to split the batch).
 fn work_per_image(g: &ConvGeometry) -> usize {
@@ -33,13 +33,11 @@ pub(super) fn forward<T: Float>(
         g.c_per_group(),
     );
     let (in_image, out_image) = (g.c * g.h * g.w, g.c_out * plane);
-    let mut out = vec![T::ZERO; g.n * out_image];
-    for_each_image_task(
+    collect_image_tasks(
         g.n,
-        &mut out,
         out_image,
         g.n * work_per_image(g),
-        |images, out| {
+        |images, out: &mut [T]| {
             let mut cols = vec![T::ZERO; if g.is_pointwise() { 0 } else { rows * plane }];
             for (y_n, n) in out.chunks_exact_mut(out_image).zip(images) {
                 for grp in 0..g.groups {
@@ -73,8 +71,7 @@ pub(super) fn forward<T: Float>(
                 }
             }
         },
-    );
-    out
+    )
 }
 
 /// dx = conv's adjoint of dy: per image and group, dcols = W_gᵀ · dy_g, then col2im.
@@ -90,13 +87,11 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> V
         g.c_per_group(),
     );
     let (in_image, out_image) = (g.c * g.h * g.w, g.c_out * plane);
-    let mut dx = vec![T::ZERO; g.n * in_image];
-    for_each_image_task(
+    collect_image_tasks(
         g.n,
-        &mut dx,
         in_image,
         g.n * work_per_image(g),
-        |images, dx| {
+        |images, dx: &mut [T]| {
             let mut dcols = vec![T::ZERO; rows * plane];
             for (dx_n, n) in dx.chunks_exact_mut(in_image).zip(images) {
                 for grp in 0..g.groups {
@@ -123,8 +118,7 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> V
                 }
             }
         },
-    );
-    dx
+    )
 }
 
 /// dW = Σ_n dy_n · rows_n per group: each task sums its images in order into its own

@@ -387,32 +387,36 @@ unsafe fn input_rows<const KR: usize>(
     }
 }
 
-/// Weight gradient, summed over one image into per-lane partial sums:
-/// `acc[(o·K + kk)·16 + l] += Σ_v dy[o, 16v + l] · x[taps[kk] + pos(16v + l)]`.
-/// Add the 16 lanes of each entry to get the gradient ([`reduce_lanes`]).
+/// Weight gradient over several images: `dw[o, kk] += Σ_images Σ_n dy[o, n] ·
+/// x[taps[kk] + pos(n)]`. Each tile (up to 6 output channels × 4 taps, or 4 × 6) keeps
+/// its sums in registers across all the images, then adds their lanes into `dw` once.
 ///
 /// # Safety
-/// As [`forward`]; `acc` must hold m · K · 16 values.
+/// As [`forward`], for every (x, dy) pair; `dw` holds m · K values.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn backward_weight(
-    x: &[f32],
+    xs: &[&[f32]],
     taps: &[isize],
     pos: &[PosVec],
-    dy: &[f32],
-    acc: &mut [f32],
+    dys: &[&[f32]],
+    dw: &mut [f32],
     m: usize,
     n: usize,
 ) {
+    // blocks of 4 channels (× 6 taps) for wide layers, up to 6 (× 4 taps) for narrow ones
+    let block = if m >= 8 { 4 } else { 6 };
     let mut o = 0;
     while o < m {
-        let rows = (m - o).min(4);
+        let rows = (m - o).min(block);
         // SAFETY: forwarded; `rows` matches the const parameter.
         unsafe {
             match rows {
-                1 => weight_rows::<1>(x, taps, pos, dy, acc, o, n),
-                2 => weight_rows::<2>(x, taps, pos, dy, acc, o, n),
-                3 => weight_rows::<3>(x, taps, pos, dy, acc, o, n),
-                _ => weight_rows::<4>(x, taps, pos, dy, acc, o, n),
+                1 => weight_rows::<1>(xs, taps, pos, dys, dw, o, n),
+                2 => weight_rows::<2>(xs, taps, pos, dys, dw, o, n),
+                3 => weight_rows::<3>(xs, taps, pos, dys, dw, o, n),
+                4 => weight_rows::<4>(xs, taps, pos, dys, dw, o, n),
+                5 => weight_rows::<5>(xs, taps, pos, dys, dw, o, n),
+                _ => weight_rows::<6>(xs, taps, pos, dys, dw, o, n),
             }
         }
         o += rows;
@@ -421,26 +425,28 @@ pub unsafe fn backward_weight(
 
 #[target_feature(enable = "avx512f")]
 unsafe fn weight_rows<const MR: usize>(
-    x: &[f32],
+    xs: &[&[f32]],
     taps: &[isize],
     pos: &[PosVec],
-    dy: &[f32],
-    acc: &mut [f32],
+    dys: &[&[f32]],
+    dw: &mut [f32],
     o0: usize,
     n: usize,
 ) {
+    // at most 24 sums, so that they and the gathered inputs fit the 32 registers
+    let widest = if MR <= 4 { 6 } else { 4 };
     let mut kk = 0;
     while kk < taps.len() {
-        let cols = (taps.len() - kk).min(6);
+        let cols = (taps.len() - kk).min(widest);
         // SAFETY: forwarded; `cols` matches the const parameter.
         unsafe {
             match cols {
-                1 => weight_tile::<MR, 1>(x, taps, kk, pos, dy, acc, o0, n),
-                2 => weight_tile::<MR, 2>(x, taps, kk, pos, dy, acc, o0, n),
-                3 => weight_tile::<MR, 3>(x, taps, kk, pos, dy, acc, o0, n),
-                4 => weight_tile::<MR, 4>(x, taps, kk, pos, dy, acc, o0, n),
-                5 => weight_tile::<MR, 5>(x, taps, kk, pos, dy, acc, o0, n),
-                _ => weight_tile::<MR, 6>(x, taps, kk, pos, dy, acc, o0, n),
+                1 => weight_tile::<MR, 1>(xs, taps, kk, pos, dys, dw, o0, n),
+                2 => weight_tile::<MR, 2>(xs, taps, kk, pos, dys, dw, o0, n),
+                3 => weight_tile::<MR, 3>(xs, taps, kk, pos, dys, dw, o0, n),
+                4 => weight_tile::<MR, 4>(xs, taps, kk, pos, dys, dw, o0, n),
+                5 => weight_tile::<MR, 5>(xs, taps, kk, pos, dys, dw, o0, n),
+                _ => weight_tile::<MR, 6>(xs, taps, kk, pos, dys, dw, o0, n),
             }
         }
         kk += cols;
@@ -451,62 +457,45 @@ unsafe fn weight_rows<const MR: usize>(
 #[inline]
 #[allow(clippy::too_many_arguments)]
 unsafe fn weight_tile<const MR: usize, const KR: usize>(
-    x: &[f32],
+    xs: &[&[f32]],
     taps: &[isize],
     kk0: usize,
     pos: &[PosVec],
-    dy: &[f32],
-    acc: &mut [f32],
+    dys: &[&[f32]],
+    dw: &mut [f32],
     o0: usize,
     n: usize,
 ) {
     let k = taps.len();
-    let at = |r: usize, c: usize| ((o0 + r) * k + kk0 + c) * L;
     let mut sum = [[_mm512_setzero_ps(); KR]; MR];
-    for (r, sum_r) in sum.iter_mut().enumerate() {
-        for (c, s) in sum_r.iter_mut().enumerate() {
-            // SAFETY: acc holds m·K·16 values.
-            *s = unsafe { _mm512_loadu_ps(acc.as_ptr().add(at(r, c))) };
-        }
-    }
-    for (v, p) in pos.iter().enumerate() {
-        let mut xv = [_mm512_setzero_ps(); KR];
-        let two = p.two_runs();
-        for (c, xc) in xv.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees the offsets are inside x.
-            *xc = unsafe {
-                match &two {
-                    Some(r) => gather2(x.as_ptr(), taps[kk0 + c], r),
-                    None => gather(x.as_ptr(), taps[kk0 + c], p),
+    for (x, dy) in xs.iter().zip(dys) {
+        for (v, p) in pos.iter().enumerate() {
+            let mut xv = [_mm512_setzero_ps(); KR];
+            let two = p.two_runs();
+            for (c, xc) in xv.iter_mut().enumerate() {
+                // SAFETY: the caller guarantees the offsets are inside x.
+                *xc = unsafe {
+                    match &two {
+                        Some(r) => gather2(x.as_ptr(), taps[kk0 + c], r),
+                        None => gather(x.as_ptr(), taps[kk0 + c], p),
+                    }
+                };
+            }
+            for (r, sum_r) in sum.iter_mut().enumerate() {
+                // SAFETY: row o0 + r of dy; invalid lanes read as 0.
+                let d = unsafe {
+                    _mm512_maskz_loadu_ps(p.valid, dy.as_ptr().add((o0 + r) * n + v * L))
+                };
+                for (s, &xc) in sum_r.iter_mut().zip(&xv) {
+                    *s = _mm512_fmadd_ps(d, xc, *s);
                 }
-            };
-        }
-        for (r, sum_r) in sum.iter_mut().enumerate() {
-            // SAFETY: row o0 + r of dy; invalid lanes read as 0.
-            let d =
-                unsafe { _mm512_maskz_loadu_ps(p.valid, dy.as_ptr().add((o0 + r) * n + v * L)) };
-            for (s, &xc) in sum_r.iter_mut().zip(&xv) {
-                *s = _mm512_fmadd_ps(d, xc, *s);
             }
         }
     }
     for (r, sum_r) in sum.iter().enumerate() {
         for (c, &s) in sum_r.iter().enumerate() {
-            // SAFETY: as above.
-            unsafe { _mm512_storeu_ps(acc.as_mut_ptr().add(at(r, c)), s) };
+            dw[(o0 + r) * k + kk0 + c] += _mm512_reduce_add_ps(s);
         }
-    }
-}
-
-/// `out[i] += Σ_l acc[16i + l]`: the per-lane partial sums of [`backward_weight`] added up.
-///
-/// # Safety
-/// AVX-512F; `acc` holds 16 · `out.len()` values.
-#[target_feature(enable = "avx512f")]
-pub unsafe fn reduce_lanes(acc: &[f32], out: &mut [f32]) {
-    for (o, chunk) in out.iter_mut().zip(acc.chunks_exact(L)) {
-        // SAFETY: the chunk holds 16 values.
-        *o += _mm512_reduce_add_ps(unsafe { _mm512_loadu_ps(chunk.as_ptr()) });
     }
 }
 

@@ -44,6 +44,12 @@ pub fn as_f32_mut<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
 }
 
+/// A `Vec<f32>` as a `Vec<T>` when `T` is `f32` (no copy).
+pub fn vec_from_f32<T: Float>(v: Vec<f32>) -> Option<Vec<T>> {
+    let any: Box<dyn std::any::Any> = Box::new(v);
+    any.downcast::<Vec<T>>().ok().map(|b| *b)
+}
+
 /// `Σ x` for an f32 slice (vectorised when the CPU allows), or `None` for another type.
 pub fn sum_f32<T: Float>(x: &[T]) -> Option<f32> {
     let x = as_f32(x)?;
