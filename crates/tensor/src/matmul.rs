@@ -179,6 +179,36 @@ fn try_small_gemm<T: Float>(
             && (c.rows <= SMALL_GEMM_MAX || a.cols <= SMALL_GEMM_MAX)
             && crate::kernels::avx512();
         let (rows, cols, ldc) = (c.rows, c.cols, c.rs);
+        // A·Bᵀ with both stored row-major (a dense layer's x·Wᵀ) and few rows of C: dot
+        // products along the shared dimension, no packing.
+        let nt = alpha == T::ONE
+            && (beta == T::ZERO || beta == T::ONE)
+            && a.cs == 1
+            && b.rs == 1
+            && c.cs == 1
+            && c.rows <= SMALL_GEMM_MAX
+            && crate::kernels::avx512();
+        if let (true, Some(fa), Some(fb), Some(fc)) =
+            (nt, as_f32(a.data), as_f32(b.data), as_f32_mut(c.data))
+        {
+            // SAFETY: AVX-512F is present; the views were checked in bounds, A has rows of
+            // stride rs with unit columns, Bᵀ has unit rows so B is row-major with stride cs.
+            unsafe {
+                avx512::gemm_nt(
+                    rows,
+                    cols,
+                    a.cols,
+                    fa,
+                    a.rs,
+                    fb,
+                    b.cs,
+                    fc,
+                    ldc,
+                    beta == T::ONE,
+                )
+            };
+            return true;
+        }
         if let (true, Some(fa), Some(fb), Some(fc)) =
             (fits, as_f32(a.data), as_f32(b.data), as_f32_mut(c.data))
         {

@@ -259,16 +259,17 @@ proptest! {
     /// The f32 GEMM (AVX-512 few-rows kernel where it applies, matrixmultiply elsewhere)
     /// against a loop in f64, with either operand transposed and β ∈ {0, 1}.
     #[test]
-    fn sgemm_matches_loops(m in 1usize..40, k in 1usize..40, n in 1usize..70, ta in any::<bool>(), accumulate in any::<bool>(), seed in any::<u64>()) {
+    fn sgemm_matches_loops(m in 1usize..40, k in 1usize..70, n in 1usize..70, ta in any::<bool>(), tb in any::<bool>(), accumulate in any::<bool>(), seed in any::<u64>()) {
         use kiln_tensor::matmul::{gemm, MatMut, MatRef};
         let mut rng = StdRng::seed_from_u64(seed);
         let a = Tensor::<f32>::rand_uniform([m, k], -1.0, 1.0, &mut rng);
         let b = Tensor::<f32>::rand_uniform([k, n], -1.0, 1.0, &mut rng);
         let c0 = Tensor::<f32>::rand_uniform([m, n], -1.0, 1.0, &mut rng);
-        let at = a.transpose(0, 1).unwrap();
+        let (at, bt) = (a.transpose(0, 1).unwrap(), b.transpose(0, 1).unwrap());
         let mut c = c0.data().to_vec();
         let a_view = if ta { MatRef::new(at.data(), k, m).t() } else { MatRef::new(a.data(), m, k) };
-        gemm(1.0, a_view, MatRef::new(b.data(), k, n), if accumulate { 1.0 } else { 0.0 }, MatMut::new(&mut c, m, n));
+        let b_view = if tb { MatRef::new(bt.data(), n, k).t() } else { MatRef::new(b.data(), k, n) };
+        gemm(1.0, a_view, b_view, if accumulate { 1.0 } else { 0.0 }, MatMut::new(&mut c, m, n));
         for i in 0..m {
             for j in 0..n {
                 let mut expect = if accumulate { c0.data()[i * n + j] as f64 } else { 0.0 };
@@ -296,7 +297,11 @@ proptest! {
         let (y64, arg64) = max_pool2d_with_argmax(&x64, &p).unwrap();
         let (y32, arg32) = max_pool2d_with_argmax(&x64.cast::<f32>(), &p).unwrap();
         assert_close(&y32, &y64.cast::<f32>(), 0.0)?;
-        prop_assert_eq!(arg32, arg64);
+        prop_assert_eq!(&arg32, &arg64);
         assert_close(&y64, &pool2d_reference(&x64, &p, true).unwrap(), 0.0)?;
+        let dy = Tensor::<f64>::rand_uniform(y64.shape().clone(), -1.0, 1.0, &mut rng);
+        let dx64 = max_pool2d_backward(&dy, &arg64, x64.shape(), &p).unwrap();
+        let dx32 = max_pool2d_backward(&dy.cast::<f32>(), &arg32, x64.shape(), &p).unwrap();
+        assert_close(&dx32, &dx64.cast::<f32>(), 0.0)?;
     }
 }

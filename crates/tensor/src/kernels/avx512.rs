@@ -388,3 +388,159 @@ pub unsafe fn col2im_s1(cols: &[f32], s: &Lowering, dx: &mut [f32]) {
         }
     }
 }
+
+/// `C (m × n) ← A (m × k) · Bᵀ (+ C)` where A and B are row-major with contiguous rows of
+/// length k (B is n × k): dot products vectorised along k, in tiles of up to 4 rows of A
+/// × 6 rows of B whose 24 sums stay in registers until their lanes are added at the end.
+/// The shape of a dense layer's forward pass (`x · Wᵀ`) for small batches.
+///
+/// # Safety
+/// AVX-512F; A holds m rows of `lda`, B n rows of `ldb` (each ≥ k), C m rows of `ldc` ≥ n.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_nt(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let mut i = 0;
+    while i < m {
+        let rows = (m - i).min(4);
+        let args = NtArgs {
+            n,
+            k,
+            lda,
+            ldb,
+            ldc,
+            accumulate,
+        };
+        let (a, c) = (&a[i * lda..], &mut c[i * ldc..]);
+        // SAFETY: forwarded; `rows` matches the const parameter.
+        unsafe {
+            match rows {
+                1 => nt_rows::<1>(&args, a, b, c),
+                2 => nt_rows::<2>(&args, a, b, c),
+                3 => nt_rows::<3>(&args, a, b, c),
+                _ => nt_rows::<4>(&args, a, b, c),
+            }
+        }
+        i += rows;
+    }
+}
+
+struct NtArgs {
+    n: usize,
+    k: usize,
+    lda: usize,
+    ldb: usize,
+    ldc: usize,
+    accumulate: bool,
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn nt_rows<const MR: usize>(g: &NtArgs, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let mut j = 0;
+    while j < g.n {
+        let cols = (g.n - j).min(6);
+        // SAFETY: forwarded; `cols` matches the const parameter.
+        unsafe {
+            match cols {
+                1 => nt_tile::<MR, 1>(g, a, b, c, j),
+                2 => nt_tile::<MR, 2>(g, a, b, c, j),
+                3 => nt_tile::<MR, 3>(g, a, b, c, j),
+                4 => nt_tile::<MR, 4>(g, a, b, c, j),
+                5 => nt_tile::<MR, 5>(g, a, b, c, j),
+                _ => nt_tile::<MR, 6>(g, a, b, c, j),
+            }
+        }
+        j += cols;
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn nt_tile<const MR: usize, const NR: usize>(
+    g: &NtArgs,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    j: usize,
+) {
+    let mut sum = [[_mm512_setzero_ps(); NR]; MR];
+    for p in (0..g.k).step_by(L) {
+        let m = lanes(g.k - p);
+        let mut bv = [_mm512_setzero_ps(); NR];
+        for (q, v) in bv.iter_mut().enumerate() {
+            // SAFETY: row j + q of B, lanes limited to k.
+            *v = unsafe { _mm512_maskz_loadu_ps(m, b.as_ptr().add((j + q) * g.ldb + p)) };
+        }
+        for (r, sum_r) in sum.iter_mut().enumerate() {
+            // SAFETY: row r of A, lanes limited to k.
+            let av = unsafe { _mm512_maskz_loadu_ps(m, a.as_ptr().add(r * g.lda + p)) };
+            for (s, &v) in sum_r.iter_mut().zip(&bv) {
+                *s = _mm512_fmadd_ps(av, v, *s);
+            }
+        }
+    }
+    for (r, sum_r) in sum.iter().enumerate() {
+        for (q, &s) in sum_r.iter().enumerate() {
+            let out = &mut c[r * g.ldc + j + q];
+            let total = _mm512_reduce_add_ps(s);
+            *out = if g.accumulate { *out + total } else { total };
+        }
+    }
+}
+
+/// `grad[i] ← grad[i] · y[i]·(1 − y[i])`: the sigmoid's backward step from its output.
+///
+/// # Safety
+/// AVX-512F; `y` at least as long as `grad`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn sigmoid_backward(grad: &mut [f32], y: &[f32]) {
+    debug_assert!(y.len() >= grad.len());
+    let one = _mm512_set1_ps(1.0);
+    for i in (0..grad.len()).step_by(L) {
+        let m = lanes(grad.len() - i);
+        // SAFETY: the mask limits the access to grad's length.
+        unsafe {
+            let (g, yv) = (
+                _mm512_maskz_loadu_ps(m, grad.as_ptr().add(i)),
+                _mm512_maskz_loadu_ps(m, y.as_ptr().add(i)),
+            );
+            let d = _mm512_mul_ps(yv, _mm512_sub_ps(one, yv));
+            _mm512_mask_storeu_ps(grad.as_mut_ptr().add(i), m, _mm512_mul_ps(g, d));
+        }
+    }
+}
+
+/// `grad[i] ← grad[i]` where `y[i] > 0`, else 0: the relu's backward step from its output.
+///
+/// # Safety
+/// AVX-512F; `y` at least as long as `grad`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn relu_backward(grad: &mut [f32], y: &[f32]) {
+    debug_assert!(y.len() >= grad.len());
+    for i in (0..grad.len()).step_by(L) {
+        let m = lanes(grad.len() - i);
+        // SAFETY: the mask limits the access to grad's length.
+        unsafe {
+            let (g, yv) = (
+                _mm512_maskz_loadu_ps(m, grad.as_ptr().add(i)),
+                _mm512_maskz_loadu_ps(m, y.as_ptr().add(i)),
+            );
+            let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(yv, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(
+                grad.as_mut_ptr().add(i),
+                m,
+                _mm512_maskz_mov_ps(positive, g),
+            );
+        }
+    }
+}

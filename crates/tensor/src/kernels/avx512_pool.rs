@@ -98,3 +98,66 @@ pub unsafe fn sum(x: &[f32]) -> f32 {
     }
     _mm512_reduce_add_ps(acc)
 }
+
+/// The gradient of [`max_pool_2x2`] for one plane: each window's gradient written to its
+/// recorded maximum and 0 to the window's other three elements (the windows tile the
+/// plane, so nothing needs adding). Columns and rows past 2·w_out, 2·h_out are untouched.
+///
+/// # Safety
+/// AVX-512F; sizes as [`max_pool_2x2`], with `dx` in place of `x` and every `arg` inside
+/// its window.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn max_unpool_2x2(
+    dy: &[f32],
+    arg: &[u32],
+    w: usize,
+    h_out: usize,
+    w_out: usize,
+    dx: &mut [f32],
+) {
+    debug_assert!(dx.len() >= 2 * h_out * w && w >= 2 * w_out);
+    let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    // interleave two 16-lane vectors a, b into a0 b0 a1 b1 …: first and second halves
+    let inter_lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    let inter_hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    let lanes = |n: usize| -> __mmask16 {
+        if n >= 16 {
+            0xffff
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    };
+    for oh in 0..h_out {
+        for ow0 in (0..w_out).step_by(16) {
+            let count = (w_out - ow0).min(16);
+            let m = lanes(count);
+            // SAFETY: the mask stops at w_out entries of row oh.
+            let (d, at) = unsafe {
+                (
+                    _mm512_maskz_loadu_ps(m, dy.as_ptr().add(oh * w_out + ow0)),
+                    _mm512_maskz_loadu_epi32(m, arg.as_ptr().add(oh * w_out + ow0).cast()),
+                )
+            };
+            let first = _mm512_add_epi32(_mm512_set1_epi32((2 * oh * w + 2 * ow0) as i32), even);
+            let pick = |offset: i32| {
+                let hit =
+                    _mm512_cmpeq_epi32_mask(at, _mm512_add_epi32(first, _mm512_set1_epi32(offset)));
+                _mm512_maskz_mov_ps(hit, d)
+            };
+            let rows = [(pick(0), pick(1)), (pick(w as i32), pick(w as i32 + 1))];
+            let (m_lo, m_hi) = (lanes(2 * count), lanes((2 * count).saturating_sub(16)));
+            for (r, (left, right)) in rows.into_iter().enumerate() {
+                let row = dx.as_mut_ptr().wrapping_add((2 * oh + r) * w + 2 * ow0);
+                // SAFETY: the masks stop at 2·w_out values of the row, inside dx.
+                unsafe {
+                    _mm512_mask_storeu_ps(row, m_lo, _mm512_permutex2var_ps(left, inter_lo, right));
+                    _mm512_mask_storeu_ps(
+                        row.add(16),
+                        m_hi,
+                        _mm512_permutex2var_ps(left, inter_hi, right),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -340,18 +340,46 @@ pub fn max_pool2d_backward<T: Float>(
             "argmax does not belong to this input",
         ));
     }
-    let mut dx = vec![T::ZERO; x_shape.numel()];
-    for (p, dx_p) in dx
-        .chunks_exact_mut(plane_in.max(1))
-        .take(g.n * g.c)
-        .enumerate()
-    {
+    let fast = g.tiles_exactly() && g.params.kernel == Hw::new(2, 2);
+    let unpool_plane = |p: usize, dx_p: &mut [T]| {
         let range = p * plane_out..(p + 1) * plane_out;
-        for (&d, &at) in dy.data()[range.clone()].iter().zip(&argmax[range]) {
+        let (dy_p, arg_p) = (&dy.data()[range.clone()], &argmax[range]);
+        if fast && fast_unpool_2x2(dy_p, arg_p, &g, dx_p) {
+            return;
+        }
+        for (&d, &at) in dy_p.iter().zip(arg_p) {
             dx_p[at as usize] += d;
+        }
+    };
+    let mut dx = vec![T::ZERO; x_shape.numel()];
+    if plane_in > 0 {
+        if crate::parallel::worth_splitting(dx.len()) {
+            use rayon::prelude::*;
+            dx.par_chunks_mut(plane_in)
+                .enumerate()
+                .for_each(|(p, dx_p)| unpool_plane(p, dx_p));
+        } else {
+            dx.chunks_mut(plane_in)
+                .enumerate()
+                .for_each(|(p, dx_p)| unpool_plane(p, dx_p));
         }
     }
     Ok(Tensor::from_parts(dx, x_shape.clone()))
+}
+
+/// The AVX-512 2×2 unpooling of one plane, if it applies (f32); false otherwise.
+fn fast_unpool_2x2<T: Float>(dy: &[T], arg: &[u32], g: &PoolGeometry, dx: &mut [T]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let (true, Some(dyf), Some(dxf)) = (crate::kernels::avx512(), as_f32(dy), as_f32_mut(dx)) {
+        // SAFETY: AVX-512F is present; the windows tile the plane (checked by the caller)
+        // and every argmax was checked to lie in the plane by the forward's construction.
+        unsafe {
+            crate::kernels::avx512_pool::max_unpool_2x2(dyf, arg, g.w, g.h_out, g.w_out, dxf)
+        };
+        return true;
+    }
+    let _ = (dy, arg, g, dx);
+    false
 }
 
 fn divisor(g: &PoolGeometry, sh: &Span, sw: &Span) -> usize {
