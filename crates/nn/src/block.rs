@@ -8,7 +8,7 @@ use crate::parameter::Parameter;
 use crate::summary::{Summary, Trace};
 use kiln_autograd::Var;
 use kiln_tensor::rand::{rngs::StdRng, Rng, SeedableRng};
-use kiln_tensor::{Float, Hw, Shape, Tensor};
+use kiln_tensor::{Float, Hw, Pool2dParams, Shape, Tensor};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
@@ -90,6 +90,24 @@ pub trait Block<T: Float> {
     /// Multiply-adds of one forward from `input` to `output`.
     fn mult_adds(&self, _input: &Shape, _output: &Shape) -> u64 {
         0
+    }
+
+    /// The options of this block if it is a max-pooling layer, so that a container can
+    /// run it fused with the convolution before it.
+    fn max_pool_params(&self) -> Option<Pool2dParams> {
+        None
+    }
+
+    /// Runs this block followed by max pooling with `pool` as one op, if the block can
+    /// (a convolution can: see `Var::conv2d_max_pool2d`); `pool_name` names the pooling
+    /// layer in errors. `None` means "run them one after the other".
+    fn forward_then_max_pool(
+        &self,
+        _x: &Var<T>,
+        _pool: &Pool2dParams,
+        _pool_name: &str,
+    ) -> Option<Result<Var<T>>> {
+        None
     }
 
     /// [`Block::forward`] that also records a summary row per layer; containers override

@@ -305,3 +305,33 @@ proptest! {
         assert_close(&dx32, &dx64.cast::<f32>(), 0.0)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Convolution, activation and max pooling in one pass equal the three ops in a row,
+    /// forward and backward (to the convolution's output).
+    #[test]
+    fn conv2d_max_pool2d_equals_the_three_ops(c in conv_case(), which in 0usize..4, k in 1usize..4, s in 1usize..4, ceil in any::<bool>()) {
+        use kiln_tensor::conv2d::{conv2d_activation, pooled::{conv2d_max_pool2d, conv2d_max_pool2d_backward_z}};
+        use kiln_tensor::Activation;
+        let act = [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu][which];
+        let t = conv_tensors::<f64>(&c);
+        let pool = Pool2dParams::new(k).stride(s).ceil_mode(ceil);
+        let z = conv2d(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
+        prop_assume!(pool.geometry("pool", z.shape()).is_ok());
+        let y = conv2d_activation(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act)).unwrap();
+        let (expect, arg_y) = max_pool2d_with_argmax(&y, &pool).unwrap();
+        let (fused, arg) = conv2d_max_pool2d(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act), &pool).unwrap();
+        assert_close(&fused, &expect, 1e-12)?;
+        // argmax may differ where f ties (relu's zeros); f′ is 0 there, so dz agrees anyway
+        let dp = Tensor::rand_uniform(fused.shape().clone(), -1.0, 1.0, &mut StdRng::seed_from_u64(c.seed ^ 5));
+        let dz = conv2d_max_pool2d_backward_z(&dp, &fused, &arg, Some(act), z.shape(), &pool).unwrap();
+        let mut dz_chain = max_pool2d_backward(&dp, &arg_y, y.shape(), &pool).unwrap();
+        act.backward_in_place(dz_chain.data_mut(), y.data());
+        assert_close(&dz, &dz_chain, 1e-12)?;
+        // f32 agrees with f64
+        let (f32_out, _) = conv2d_max_pool2d(&t.x.cast::<f32>(), &t.w.cast::<f32>(), t.b.as_ref().map(|b| b.cast()).as_ref(), &c.params, Some(act), &pool).unwrap();
+        assert_close(&f32_out, &fused.cast::<f32>(), 1e-5)?;
+    }
+}

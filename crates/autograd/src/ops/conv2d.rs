@@ -30,27 +30,38 @@ impl<T: Float> Backward<T> for Conv2d<T> {
         if let Some((act, y)) = &self.activation {
             act.backward_in_place(grad.data_mut(), y.data());
         }
-        let p = &self.params;
-        let gx = if needs[0] {
-            Some(conv2d_backward_input(&grad, &self.w, self.x.shape(), p)?)
-        } else {
-            None
-        };
-        let gw = if needs[1] {
-            Some(conv2d_backward_weight(&grad, &self.x, self.w.shape(), p)?)
-        } else {
-            None
-        };
-        let mut grads: Grads<T> = smallvec![gx, gw];
-        if needs.len() == 3 {
-            grads.push(if needs[2] {
-                Some(conv2d_backward_bias(&grad)?)
-            } else {
-                None
-            });
-        }
-        Ok(grads)
+        conv2d_grads(&grad, &self.x, &self.w, &self.params, needs)
     }
+}
+
+/// The gradients of x, W and (if it is an input) b of a convolution, from the gradient of
+/// its output before any activation.
+pub(super) fn conv2d_grads<T: Float>(
+    grad: &Tensor<T>,
+    x: &Tensor<T>,
+    w: &Tensor<T>,
+    p: &Conv2dParams,
+    needs: &[bool],
+) -> Result<Grads<T>> {
+    let gx = if needs[0] {
+        Some(conv2d_backward_input(grad, w, x.shape(), p)?)
+    } else {
+        None
+    };
+    let gw = if needs[1] {
+        Some(conv2d_backward_weight(grad, x, w.shape(), p)?)
+    } else {
+        None
+    };
+    let mut grads: Grads<T> = smallvec![gx, gw];
+    if needs.len() == 3 {
+        grads.push(if needs[2] {
+            Some(conv2d_backward_bias(grad)?)
+        } else {
+            None
+        });
+    }
+    Ok(grads)
 }
 
 impl<T: Float> Var<T> {

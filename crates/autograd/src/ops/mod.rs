@@ -5,6 +5,7 @@
 mod add;
 mod avg_pool2d;
 mod conv2d;
+mod conv2d_max_pool2d;
 mod dense;
 mod div;
 mod flip;

@@ -6,8 +6,8 @@ use crate::block::{Block, Geometry, NameCell};
 use crate::error::{NnError, Result};
 use crate::init::Init;
 use crate::parameter::Parameter;
-use kiln_autograd::Var;
-use kiln_tensor::{Conv2dParams, Float, Hw, Shape, TensorError};
+use kiln_autograd::{AutogradError, Var};
+use kiln_tensor::{Conv2dParams, Float, Hw, Pool2dParams, Shape, TensorError};
 
 /// 2-d convolution over NCHW input (Gluon's `nn.Conv2D`).
 ///
@@ -138,7 +138,9 @@ impl<T: Float> Conv2D<T> {
         &self.conv
     }
 
-    fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
+    /// Checks the options, fixes deferred shapes, and returns the weight and bias as
+    /// values of `x`'s computation.
+    fn prepare(&self, x: &Var<T>) -> Result<(Var<T>, Option<Var<T>>)> {
         if self.channels == 0 || self.kernel.h == 0 || self.kernel.w == 0 {
             return Err(NnError::invalid(
                 "conv2d",
@@ -159,6 +161,11 @@ impl<T: Float> Conv2D<T> {
         }
         let w = self.weight.var(x.tape())?;
         let b = self.bias.as_ref().map(|b| b.var(x.tape())).transpose()?;
+        Ok((w, b))
+    }
+
+    fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
+        let (w, b) = self.prepare(x)?;
         Ok(x.conv2d_activation(&w, b.as_ref(), &self.conv, self.activation)?)
     }
 }
@@ -178,6 +185,27 @@ impl<T: Float> Block<T> for Conv2D<T> {
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         self.forward_unnamed(x).map_err(|e| e.in_layer(self.name()))
+    }
+
+    fn forward_then_max_pool(
+        &self,
+        x: &Var<T>,
+        pool: &Pool2dParams,
+        pool_name: &str,
+    ) -> Option<Result<Var<T>>> {
+        let run = || -> Result<Var<T>> {
+            let (w, b) = self.prepare(x)?;
+            Ok(x.conv2d_max_pool2d(&w, b.as_ref(), &self.conv, self.activation, pool)?)
+        };
+        Some(run().map_err(|e| {
+            let pooling =
+                matches!(&e, NnError::Autograd(AutogradError::Tensor(t)) if t.op() == "max_pool2d");
+            e.in_layer(if pooling {
+                pool_name.to_string()
+            } else {
+                self.name()
+            })
+        }))
     }
 
     fn params(&self) -> Vec<(&'static str, Parameter<T>)> {

@@ -125,6 +125,10 @@ impl<T: Float> Block<T> for MaxPool2D {
     fn geometry(&self) -> Geometry {
         window(&self.params)
     }
+
+    fn max_pool_params(&self) -> Option<Pool2dParams> {
+        Some(self.params)
+    }
 }
 
 impl<T: Float> Block<T> for AvgPool2D {

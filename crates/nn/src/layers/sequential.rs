@@ -96,10 +96,24 @@ impl<T: Float> Block<T> for Sequential<T> {
         Some(&self.name)
     }
 
+    /// Runs the blocks in order. A block followed by a max-pooling layer runs fused with
+    /// it when it can (a `Conv2D`): the same result, without the full-size activation map.
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let mut y = x.clone();
-        for block in &self.children {
+        let mut i = 0;
+        while i < self.children.len() {
+            let block = &self.children[i];
+            if let Some(next) = self.children.get(i + 1) {
+                if let Some(pool) = next.max_pool_params() {
+                    if let Some(fused) = block.forward_then_max_pool(&y, &pool, &next.name()) {
+                        y = fused?;
+                        i += 2;
+                        continue;
+                    }
+                }
+            }
             y = block.forward(&y)?;
+            i += 1;
         }
         Ok(y)
     }

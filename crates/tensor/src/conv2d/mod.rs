@@ -6,6 +6,7 @@
 mod direct;
 pub mod im2col;
 mod lowered;
+pub mod pooled;
 pub mod reference;
 
 use crate::activation::Activation;

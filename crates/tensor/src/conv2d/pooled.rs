@@ -1,0 +1,107 @@
+//! Convolution, activation and max pooling as one pass (how LeNet's layers run): each task
+//! convolves its few images into a buffer that stays in cache, max-pools that buffer, and
+//! applies the activation to the pooled values only. The full-size activation map is never
+//! written to memory, and a quarter as many activations are computed.
+//!
+//! This equals `max_pool(f(conv(x)))` because every activation here is non-decreasing, so
+//! `max f(z) = f(max z)`; where f saturates (ties after f), the window's maximum may be a
+//! different element, but f′ is 0 there, so the gradients agree too.
+
+use super::{lowered, Conv2dParams, ConvGeometry};
+use crate::activation::Activation;
+use crate::error::{Result, TensorError};
+use crate::float::Float;
+use crate::parallel::{worth_splitting, IMAGES_PER_TASK};
+use crate::pool2d::{max_pool2d_backward, max_pool2d_with_argmax, Pool2dParams};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// `max_pool(f(conv2d(x, w) + b))` and, for each pooled value, the index within its
+/// (H_out, W_out) plane of the convolution output it came from.
+///
+/// # Shapes
+/// x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out) → (N, C_out, H_p, W_p),
+/// with (H_p, W_p) the pooling of the convolution's (H_out, W_out).
+pub fn conv2d_max_pool2d<T: Float>(
+    x: &Tensor<T>,
+    weight: &Tensor<T>,
+    bias: Option<&Tensor<T>>,
+    conv: &Conv2dParams,
+    activation: Option<Activation>,
+    pool: &Pool2dParams,
+) -> Result<(Tensor<T>, Vec<u32>)> {
+    let g = conv.geometry("conv2d", x.shape(), weight.shape())?;
+    super::check_bias("conv2d", bias, g.c_out)?;
+    let pg = pool.geometry("max_pool2d", &g.out_shape())?;
+    let (in_image, pooled_image) = (g.c * g.h * g.w, g.c_out * pg.h_out * pg.w_out);
+    let mut out = vec![T::ZERO; g.n * pooled_image];
+    let mut argmax = vec![0u32; g.n * pooled_image];
+    let task = |t: usize, out: &mut [T], argmax: &mut [u32]| -> Result<()> {
+        let images = t * IMAGES_PER_TASK..((t + 1) * IMAGES_PER_TASK).min(g.n);
+        let sub = ConvGeometry {
+            n: images.len(),
+            ..g
+        };
+        let x_sub = &x.data()[images.start * in_image..images.end * in_image];
+        let z = lowered::forward(&sub, x_sub, weight.data(), bias.map(Tensor::data), None);
+        let z = Tensor::from_vec(z, sub.out_shape())?;
+        let (p, arg) = max_pool2d_with_argmax(&z, pool)?;
+        out.copy_from_slice(p.data());
+        argmax.copy_from_slice(&arg);
+        if let Some(a) = activation {
+            a.apply_in_place(out);
+        }
+        Ok(())
+    };
+    let chunk = IMAGES_PER_TASK * pooled_image;
+    if chunk > 0 {
+        if worth_splitting(g.n * g.c_out * g.h_out * g.w_out * g.col_rows()) {
+            use rayon::prelude::*;
+            out.par_chunks_mut(chunk)
+                .zip(argmax.par_chunks_mut(chunk))
+                .enumerate()
+                .try_for_each(|(t, (o, a))| task(t, o, a))?;
+        } else {
+            for (t, (o, a)) in out
+                .chunks_mut(chunk)
+                .zip(argmax.chunks_mut(chunk))
+                .enumerate()
+            {
+                task(t, o, a)?;
+            }
+        }
+    }
+    Ok((Tensor::from_parts(out, pg.out_shape()), argmax))
+}
+
+/// The gradient with respect to the convolution's output z (before the activation), from
+/// the gradient `dp` of the pooled, activated output `p`: `dp ⊙ f′(p)` routed to each
+/// window's maximum.
+///
+/// # Shapes
+/// dp, p (N, C_out, H_p, W_p), argmax from [`conv2d_max_pool2d`] → `z_shape`
+/// (N, C_out, H_out, W_out).
+pub fn conv2d_max_pool2d_backward_z<T: Float>(
+    dp: &Tensor<T>,
+    p: &Tensor<T>,
+    argmax: &[u32],
+    activation: Option<Activation>,
+    z_shape: &Shape,
+    pool: &Pool2dParams,
+) -> Result<Tensor<T>> {
+    if dp.shape() != p.shape() {
+        return Err(TensorError::invalid(
+            "conv2d_max_pool2d_backward",
+            format!(
+                "gradient {} does not match output {}",
+                dp.shape(),
+                p.shape()
+            ),
+        ));
+    }
+    let mut dz_pooled = dp.clone();
+    if let Some(a) = activation {
+        a.backward_in_place(dz_pooled.data_mut(), p.data());
+    }
+    max_pool2d_backward(&dz_pooled, argmax, z_shape, pool)
+}
