@@ -129,6 +129,51 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
     if c.rows == 0 || c.cols == 0 {
         return;
     }
+    // Large products split over fixed blocks of rows of C: each element is computed the
+    // same way whichever thread does it, so the result does not depend on the threads.
+    if c.rows >= 2 * ROWS_PER_TASK
+        && c.cs == 1
+        && c.rs >= c.cols
+        && crate::parallel::worth_splitting(c.rows * c.cols * a.cols)
+    {
+        use rayon::prelude::*;
+        let (rs, cols) = (c.rs, c.cols);
+        let tail = c.rows - (c.rows - 1) / ROWS_PER_TASK * ROWS_PER_TASK;
+        let used = (c.rows - 1) * rs + cols;
+        c.data[..used]
+            .par_chunks_mut(ROWS_PER_TASK * rs)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                let r0 = t * ROWS_PER_TASK;
+                let rows = if r0 + ROWS_PER_TASK >= a.rows {
+                    tail
+                } else {
+                    ROWS_PER_TASK
+                };
+                let a_rows = MatRef {
+                    data: &a.data[r0 * a.rs..],
+                    rows,
+                    ..a
+                };
+                gemm_serial(
+                    alpha,
+                    a_rows,
+                    b,
+                    beta,
+                    MatMut::strided(chunk, rows, cols, rs, 1),
+                );
+            });
+        return;
+    }
+    gemm_serial(alpha, a, b, beta, c);
+}
+
+/// Rows of C per task when a product is split across threads: large enough that packing
+/// B once per task stays cheap (LeNet's dense layers at batch 256 split in two).
+const ROWS_PER_TASK: usize = 128;
+
+/// [`gemm`] on the calling thread.
+fn gemm_serial<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>) {
     let mut c = c;
     if try_small_gemm(alpha, &a, &b, beta, &mut c) {
         return;
@@ -316,6 +361,24 @@ mod tests {
         assert_eq!(at.matmul_t(true, &b, false).unwrap(), c);
         assert_eq!(a.matmul_t(false, &bt, true).unwrap(), c);
         assert_eq!(at.matmul_t(true, &bt, true).unwrap(), c);
+    }
+
+    #[test]
+    fn large_products_split_across_threads_match_loops() {
+        // 300 rows: blocks of 128, 128 and 44 when the pool has several threads
+        let a = Tensor::<f64>::arange(300 * 70)
+            .reshape([300, 70])
+            .unwrap()
+            .div_scalar(1000.0);
+        let b = Tensor::<f64>::arange(70 * 50)
+            .reshape([70, 50])
+            .unwrap()
+            .div_scalar(100.0);
+        let c = a.matmul(&b).unwrap();
+        let expect = naive(&a, &b);
+        for (x, y) in c.data().iter().zip(&expect) {
+            assert!((x - y).abs() <= 1e-9 * y.abs().max(1.0), "{x} vs {y}");
+        }
     }
 
     #[test]

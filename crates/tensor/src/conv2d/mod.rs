@@ -352,15 +352,25 @@ pub fn conv2d_backward_bias<T: Float>(dy: &Tensor<T>) -> Result<Tensor<T>> {
             format!("output gradient must be 4-d, got shape {}", dy.shape()),
         ));
     }
-    let (c_out, plane) = (dy.dims()[1], dy.dims()[2] * dy.dims()[3]);
-    let mut db = vec![T::ZERO; c_out];
-    for y_n in dy.data().chunks_exact((c_out * plane).max(1)) {
-        for (d, y_o) in db.iter_mut().zip(y_n.chunks_exact(plane.max(1))) {
-            *d += match crate::kernels::sum_f32(y_o) {
-                Some(s) => T::from_f64(s as f64),
-                None => y_o.iter().copied().sum::<T>(),
-            };
+    let (n, c_out, plane) = (dy.dims()[0], dy.dims()[1], dy.dims()[2] * dy.dims()[3]);
+    // per task of images, then the tasks in order: the same sums for any thread count
+    let partials = crate::parallel::map_image_tasks(n, dy.numel(), |images| {
+        let mut db = vec![T::ZERO; c_out];
+        for y_n in dy.data()[images.start * c_out * plane..images.end * c_out * plane]
+            .chunks_exact((c_out * plane).max(1))
+        {
+            for (d, y_o) in db.iter_mut().zip(y_n.chunks_exact(plane.max(1))) {
+                *d += match crate::kernels::sum_f32(y_o) {
+                    Some(s) => T::from_f64(s as f64),
+                    None => y_o.iter().copied().sum::<T>(),
+                };
+            }
         }
+        db
+    });
+    let mut db = vec![T::ZERO; c_out];
+    for partial in partials {
+        db.iter_mut().zip(&partial).for_each(|(d, &p)| *d += p);
     }
     Ok(Tensor::from_parts(db, Shape::from([c_out])))
 }
