@@ -88,8 +88,27 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn bincode_config() -> impl bincode::config::Config {
+fn bincode_config(
+) -> bincode::config::Configuration<bincode::config::LittleEndian, bincode::config::Fixint> {
     bincode::config::standard().with_fixed_int_encoding()
+}
+
+/// Decodes a body, letting it claim (allocate) at most the next power of two above its own
+/// size: a length field that lies cannot make the decoder allocate more than twice the
+/// file. (bincode's limit is a constant, hence the ladder.)
+fn decode_limited<D: DeserializeOwned>(
+    payload: &[u8],
+) -> std::result::Result<(D, usize), bincode::error::DecodeError> {
+    use bincode::serde::decode_from_slice;
+    let config = bincode_config();
+    match payload.len() {
+        n if n <= 1 << 16 => decode_from_slice(payload, config.with_limit::<{ 1 << 16 }>()),
+        n if n <= 1 << 20 => decode_from_slice(payload, config.with_limit::<{ 1 << 20 }>()),
+        n if n <= 1 << 24 => decode_from_slice(payload, config.with_limit::<{ 1 << 24 }>()),
+        n if n <= 1 << 28 => decode_from_slice(payload, config.with_limit::<{ 1 << 28 }>()),
+        n if n <= 1 << 32 => decode_from_slice(payload, config.with_limit::<{ 1 << 32 }>()),
+        _ => decode_from_slice(payload, config.with_limit::<{ MAX_BODY as usize }>()),
+    }
 }
 
 /// The bytes of a file holding `body` under `magic`.
@@ -135,8 +154,7 @@ pub fn decode_file<D: DeserializeOwned>(
     if fnv1a(payload) != checksum {
         return Err("damaged: the body does not match its checksum".to_string());
     }
-    let (body, used) = bincode::serde::decode_from_slice(payload, bincode_config())
-        .map_err(|e| format!("undecodable body: {e}"))?;
+    let (body, used) = decode_limited(payload).map_err(|e| format!("undecodable body: {e}"))?;
     if used != payload.len() {
         return Err(format!(
             "{} unexpected bytes after the body",

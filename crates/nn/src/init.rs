@@ -84,8 +84,22 @@ impl Init {
         }
     }
 
-    /// Draws a tensor of `shape` (all dimensions known) from `rng`.
+    /// Draws a tensor of `shape` (all dimensions known) from `rng`. Scales that are
+    /// negative or not finite are an error, never NaN weights.
     pub fn sample<T: Float>(&self, shape: &Shape, rng: &mut impl Rng) -> Result<Tensor<T>> {
+        let (name, value) = match *self {
+            Init::Uniform { scale } => ("Uniform scale", scale),
+            Init::Normal { sigma } => ("Normal sigma", sigma),
+            Init::Xavier { magnitude, .. } => ("Xavier magnitude", magnitude),
+            Init::Constant(v) => ("Constant", v.abs()),
+            Init::Zero | Init::One => ("", 0.0),
+        };
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(NnError::invalid(
+                "Init",
+                format!("{name} must be finite and ≥ 0, got {value}"),
+            ));
+        }
         Ok(match *self {
             Init::Uniform { scale } => {
                 let s = T::from_f64(scale);
@@ -106,6 +120,9 @@ impl Init {
                     ));
                 }
                 let receptive: usize = shape[2..].iter().product();
+                if shape.numel() == 0 {
+                    return Ok(Tensor::zeros(shape.clone()));
+                }
                 let (fan_in, fan_out) =
                     ((shape[1] * receptive) as f64, (shape[0] * receptive) as f64);
                 let factor = match factor_type {

@@ -129,6 +129,22 @@ impl<T: Float> Trainer<T> {
         if batch_size == 0 {
             return Err(NnError::invalid("Trainer.step", "batch_size must be ≥ 1"));
         }
+        let Sgd {
+            learning_rate,
+            momentum,
+            wd,
+        } = self.sgd;
+        if !(learning_rate.is_finite()
+            && learning_rate >= 0.0
+            && (0.0..1.0).contains(&momentum)
+            && wd.is_finite()
+            && wd >= 0.0)
+        {
+            return Err(NnError::invalid(
+                "Trainer.step",
+                format!("SGD needs a finite learning rate ≥ 0, momentum in [0, 1) and weight decay ≥ 0, got {:?}", self.sgd),
+            ));
+        }
         let mut update = Vec::with_capacity(self.params.len());
         for p in &self.params {
             let fresh = p.with_leaf(|l| l.is_fresh() && l.grad().is_some()).ok_or_else(|| {
@@ -144,6 +160,16 @@ impl<T: Float> Trainer<T> {
                         "the gradient of parameter {} was not refreshed by a backward since the last step; \
                          if the model uses only some of its parameters on purpose, call \
                          ignore_stale_grad(true) to skip them",
+                        p.name()
+                    ),
+                ));
+            }
+            if fresh && p.with_leaf(|l| l.grad().is_some_and(|g| !g.all_finite())) == Some(true) {
+                return Err(NnError::invalid(
+                    "Trainer.step",
+                    format!(
+                        "the gradient of parameter {} holds NaN or infinite values; no parameter was \
+                         updated (a lower learning rate may help)",
                         p.name()
                     ),
                 ));

@@ -205,9 +205,31 @@ impl<T: Float> Tensor<T> {
         Ok(self.data[0])
     }
 
-    /// True when every element is finite (no NaN, no ±∞).
+    /// True when every element is finite (no NaN, no ±∞); vectorised for f32.
     pub fn all_finite(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let (true, Some(x)) = (crate::kernels::avx512(), crate::kernels::as_f32(&self.data)) {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { crate::kernels::avx512::all_finite(x) };
+        }
         self.data.iter().all(|v| v.is_finite())
+    }
+
+    /// The multi-index and value of the first NaN or ±∞, if any.
+    pub fn first_non_finite(&self) -> Option<(Vec<usize>, T)> {
+        if self.all_finite() {
+            return None;
+        }
+        let (i, &v) = self.data.iter().enumerate().find(|(_, v)| !v.is_finite())?;
+        let strides = self.strides();
+        Some((
+            strides
+                .iter()
+                .zip(self.dims())
+                .map(|(s, d)| (i / s) % d)
+                .collect(),
+            v,
+        ))
     }
 
     /// Replaces the shape without touching the data (internal: the caller guarantees the
@@ -326,6 +348,20 @@ mod tests {
             "[ 1.0 -0.5]"
         );
         assert_eq!(Tensor::<f32>::scalar(2.5).to_string(), "2.5");
+    }
+
+    #[test]
+    fn finds_non_finite_values() {
+        let mut x = Tensor::<f32>::zeros([2, 20]);
+        assert!(x.all_finite() && x.first_non_finite().is_none());
+        x.set(&[1, 17], f32::INFINITY).unwrap();
+        assert!(!x.all_finite());
+        assert_eq!(x.first_non_finite(), Some((vec![1, 17], f32::INFINITY)));
+        x.set(&[0, 3], f32::NAN).unwrap();
+        assert_eq!(x.first_non_finite().unwrap().0, vec![0, 3]);
+        assert!(!Tensor::<f64>::from_f64s(&[1.0, f64::NEG_INFINITY], [2])
+            .unwrap()
+            .all_finite());
     }
 
     #[test]

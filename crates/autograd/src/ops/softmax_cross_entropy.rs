@@ -51,6 +51,12 @@ impl<T: Float> Var<T> {
             ));
         }
         let (n, classes) = (x.dims()[0], x.dims()[1]);
+        if n == 0 || classes == 0 {
+            return Err(AutogradError::invalid(
+                op,
+                format!("empty batch or no classes (logits {})", x.shape()),
+            ));
+        }
         if labels.len() != n {
             return Err(AutogradError::invalid(
                 op,

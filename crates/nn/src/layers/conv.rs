@@ -1,6 +1,7 @@
 //! [`Conv2D`]: Gluon's 2-d convolution layer, with deferred inference of its input
 //! channels and an optional fused activation.
 
+use super::input::check_input;
 use super::Activation;
 use crate::block::{Block, Geometry, NameCell};
 use crate::error::{NnError, Result};
@@ -141,6 +142,7 @@ impl<T: Float> Conv2D<T> {
     /// Checks the options, fixes deferred shapes, and returns the weight and bias as
     /// values of `x`'s computation.
     fn prepare(&self, x: &Var<T>) -> Result<(Var<T>, Option<Var<T>>)> {
+        check_input("conv2d", x.value())?;
         if self.channels == 0 || self.kernel.h == 0 || self.kernel.w == 0 {
             return Err(NnError::invalid(
                 "conv2d",

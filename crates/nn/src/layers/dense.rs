@@ -1,5 +1,6 @@
 //! [`Dense`]: Gluon's fully connected layer, with deferred inference of its input size.
 
+use super::input::check_input;
 use super::Activation;
 use crate::block::{Block, Geometry, NameCell};
 use crate::error::{NnError, Result};
@@ -103,6 +104,7 @@ impl<T: Float> Dense<T> {
         if self.units == 0 {
             return Err(NnError::invalid("dense", "units must be ≥ 1"));
         }
+        check_input("dense", x.value())?;
         let dims = x.dims().to_vec();
         let x2 = match (self.flatten, dims.split_last()) {
             (true, _) => x.flatten()?,

@@ -544,3 +544,20 @@ pub unsafe fn relu_backward(grad: &mut [f32], y: &[f32]) {
         }
     }
 }
+
+/// True when no element is NaN or ±∞ (x − x is 0 exactly for finite x, NaN otherwise).
+///
+/// # Safety
+/// AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn all_finite(x: &[f32]) -> bool {
+    let zero = _mm512_setzero_ps();
+    let mut bad = 0u16;
+    for i in (0..x.len()).step_by(L) {
+        let m = lanes(x.len() - i);
+        // SAFETY: the mask limits the access to the slice.
+        let v = unsafe { _mm512_maskz_loadu_ps(m, x.as_ptr().add(i)) };
+        bad |= m & !_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_sub_ps(v, v), zero);
+    }
+    bad == 0
+}

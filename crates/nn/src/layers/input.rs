@@ -1,0 +1,26 @@
+//! The checks a layer with parameters makes on its input before using it: a batch that is
+//! not empty, of finite values. A NaN let through would silently turn every weight NaN.
+
+use crate::error::{NnError, Result};
+use kiln_tensor::{Float, Tensor};
+
+/// An error naming `op` if `x` is an empty batch or holds a NaN or ±∞.
+pub(crate) fn check_input<T: Float>(op: &'static str, x: &Tensor<T>) -> Result<()> {
+    match x.dims().first() {
+        None => return Err(NnError::invalid(op, "the input is a scalar, not a batch")),
+        Some(0) => {
+            return Err(NnError::invalid(
+                op,
+                format!("empty batch (input shape {})", x.shape()),
+            ))
+        }
+        _ => {}
+    }
+    if let Some((index, value)) = x.first_non_finite() {
+        return Err(NnError::invalid(
+            op,
+            format!("the input holds {value} at {index:?} (input shape {}); only finite values can be used", x.shape()),
+        ));
+    }
+    Ok(())
+}
