@@ -6,6 +6,7 @@
 
 use crate::block::ParameterDict;
 use crate::error::{NnError, Result};
+use crate::trainer::Trainer;
 use kiln_tensor::{Float, Shape, Tensor};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::{self, File};
@@ -245,16 +246,25 @@ pub fn decode_parameters<T: Float>(
     bytes: &[u8],
 ) -> std::result::Result<(), String> {
     let body: ParamsBody = decode_file(PARAMS_MAGIC, bytes)?;
-    if body.dtype != T::DTYPE.name() {
+    set_parameters(params, &body.dtype, &body.params)
+}
+
+/// Checks `records` against `params` (every name present, shapes agreeing, nothing extra)
+/// and only then sets them all.
+fn set_parameters<T: Float>(
+    params: &ParameterDict<T>,
+    dtype: &str,
+    records: &[TensorRecord],
+) -> std::result::Result<(), String> {
+    if dtype != T::DTYPE.name() {
         return Err(format!(
-            "holds {} parameters but the network is {}",
-            body.dtype,
+            "holds {dtype} parameters but the network is {}",
             T::DTYPE.name()
         ));
     }
     let mut loaded = Vec::with_capacity(params.len());
     for (path, p) in params.iter() {
-        let record = body.params.iter().find(|r| r.name == path).ok_or_else(|| {
+        let record = records.iter().find(|r| r.name == path).ok_or_else(|| {
             format!(
                 "has no parameter '{path}' ({}, shape {}): was it saved from another network?",
                 p.name(),
@@ -277,7 +287,7 @@ pub fn decode_parameters<T: Float>(
         }
         loaded.push((p, value));
     }
-    if let Some(extra) = body.params.iter().find(|r| params.get(&r.name).is_none()) {
+    if let Some(extra) = records.iter().find(|r| params.get(&r.name).is_none()) {
         return Err(format!(
             "parameter '{}' in the file is not in the network",
             extra.name
@@ -287,6 +297,107 @@ pub fn decode_parameters<T: Float>(
         p.set_data(value).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Magic of a training-state file.
+pub const STATE_MAGIC: [u8; 8] = *b"KILNSTAT";
+
+/// How far a training run has come: with the parameters and the optimizer's state, all a
+/// run needs to continue as if it had never stopped. The data order of epoch `e` depends
+/// only on `seed` and `e` (see `DataLoader::shuffle`), so these two numbers are the whole
+/// random state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingProgress {
+    /// Epochs finished.
+    pub epoch: u64,
+    /// The seed of the run's data order.
+    pub seed: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateBody {
+    dtype: String,
+    params: Vec<TensorRecord>,
+    /// One entry per parameter, in order: its momentum buffer, if it has one yet.
+    momentum: Vec<Option<TensorRecord>>,
+    learning_rate: f64,
+    progress: TrainingProgress,
+}
+
+/// Saves everything needed to resume training: parameters, the trainer's momentum buffers
+/// and learning rate, and `progress`. Atomic, like [`save_parameters`].
+pub fn save_training_state<T: Float>(
+    path: &Path,
+    params: &ParameterDict<T>,
+    trainer: &Trainer<T>,
+    progress: TrainingProgress,
+) -> Result<()> {
+    let mut records = Vec::with_capacity(params.len());
+    for (key, p) in params.iter() {
+        records.push(TensorRecord::new(key, p.data()?.as_ref()));
+    }
+    let momentum = params
+        .iter()
+        .zip(trainer.momentum_buffers())
+        .map(|((key, _), m)| m.as_ref().map(|m| TensorRecord::new(key, m)))
+        .collect();
+    let body = StateBody {
+        dtype: T::DTYPE.name().to_string(),
+        params: records,
+        momentum,
+        learning_rate: trainer.learning_rate(),
+        progress,
+    };
+    let bytes =
+        encode_file(STATE_MAGIC, &body).map_err(|e| NnError::invalid("save_training_state", e))?;
+    atomic_write(path, |w| w.write_all(&bytes))
+}
+
+/// Loads a state saved by [`save_training_state`] into `params` and `trainer` (both built
+/// as for the original run) and returns the progress to continue from. Nothing changes
+/// unless all of it loads.
+pub fn load_training_state<T: Float>(
+    path: &Path,
+    params: &ParameterDict<T>,
+    trainer: &mut Trainer<T>,
+) -> Result<TrainingProgress> {
+    let bad = |message: String| NnError::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = fs::read(path).map_err(|source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let body: StateBody = decode_file(STATE_MAGIC, &bytes).map_err(bad)?;
+    if body.momentum.len() != params.len() || trainer.momentum_buffers().len() != params.len() {
+        return Err(bad(format!(
+            "holds optimizer state for {} parameters, the network has {}",
+            body.momentum.len(),
+            params.len()
+        )));
+    }
+    let mut momentum = Vec::with_capacity(params.len());
+    for (record, (key, _)) in body.momentum.iter().zip(params.iter()) {
+        momentum.push(match record {
+            None => None,
+            Some(r) => {
+                let m = r.to_tensor::<T>().map_err(bad)?;
+                let param = body.params.iter().find(|p| p.name == key);
+                if r.name != key || param.map(|p| &p.shape) != Some(&r.shape) {
+                    return Err(bad(format!(
+                        "momentum '{}' does not belong to parameter '{key}'",
+                        r.name
+                    )));
+                }
+                Some(m)
+            }
+        });
+    }
+    set_parameters(params, &body.dtype, &body.params).map_err(bad)?;
+    trainer.set_momentum_buffers(momentum)?;
+    trainer.set_learning_rate(body.learning_rate);
+    Ok(body.progress)
 }
 
 #[cfg(test)]

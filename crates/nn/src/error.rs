@@ -51,12 +51,23 @@ pub enum NnError {
         /// What was wrong with it.
         message: String,
     },
-    /// The loss became NaN or infinite during training.
+    /// A layer was given a NaN or ±∞ (its input must be finite).
+    NonFinite {
+        /// The op that refused it.
+        op: &'static str,
+        /// Where the first one is.
+        index: Vec<usize>,
+        /// Its value.
+        value: f64,
+        /// The input's shape.
+        shape: kiln_tensor::Shape,
+    },
+    /// Training produced a NaN or infinite value: the loss, or an activation on the way.
     Diverged {
         /// The 1-based step (batch) of the epoch at which it happened.
         step: usize,
-        /// The loss value seen.
-        loss: f64,
+        /// What was seen, e.g. "the loss is NaN".
+        what: String,
     },
 }
 
@@ -108,9 +119,13 @@ impl fmt::Display for NnError {
             NnError::Checkpoint { path, message } | NnError::Data { path, message } => {
                 write!(f, "{}: {message}", path.display())
             }
-            NnError::Diverged { step, loss } => write!(
+            NnError::NonFinite { op, index, value, shape } => write!(
                 f,
-                "training diverged at step {step}: the loss is {loss}; try a lower learning rate"
+                "{op}: the input holds {value} at {index:?} (input shape {shape}); only finite values can be used"
+            ),
+            NnError::Diverged { step, what } => write!(
+                f,
+                "training diverged at step {step}: {what}; no weight was updated from it, try a lower learning rate"
             ),
         }
     }

@@ -48,18 +48,36 @@ pub fn train_epoch<T: Float, B: Block<T>>(
                 format!("batch {steps} has NaN or infinite pixels"),
             ));
         }
-        let scores = net.forward(&tape.constant(batch.images))?;
+        let scores = match net.forward(&tape.constant(batch.images)) {
+            // the batch was finite, so a non-finite activation comes from the weights
+            Err(e @ NnError::Layer { .. }) if matches!(e.root(), NnError::NonFinite { .. }) => {
+                tape.clear();
+                return Err(NnError::Diverged {
+                    step: steps,
+                    what: e.to_string(),
+                });
+            }
+            other => other?,
+        };
         let loss = loss_fn.forward(&scores, &batch.labels)?.sum()?;
         let value = loss.value().item()?.to_f64();
         if !value.is_finite() {
             tape.clear();
             return Err(NnError::Diverged {
                 step: steps,
-                loss: value,
+                what: format!("the loss is {value}"),
             });
         }
         loss.backward()?;
-        trainer.step(batch_size)?;
+        trainer.step(batch_size).map_err(|e| match e {
+            NnError::Invalid { ref message, .. } if message.contains("NaN or infinite") => {
+                NnError::Diverged {
+                    step: steps,
+                    what: e.to_string(),
+                }
+            }
+            other => other,
+        })?;
         loss_sum += value;
         correct += correct_count(scores.value(), &batch.labels)?;
         samples += batch.labels.len();

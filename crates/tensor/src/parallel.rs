@@ -119,3 +119,15 @@ pub fn map_image_tasks<R: Send>(
             .collect()
     }
 }
+
+/// Runs `f` with the kernels on a pool of `n` threads of its own (the global setting is
+/// untouched): how a test compares one thread with several in one process.
+pub fn with_threads<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n.max(1))
+        .build()
+        .map_err(|e| {
+            TensorError::invalid("with_threads", format!("could not start {n} threads: {e}"))
+        })?;
+    Ok(pool.install(f))
+}

@@ -17,10 +17,12 @@ pub(crate) fn check_input<T: Float>(op: &'static str, x: &Tensor<T>) -> Result<(
         _ => {}
     }
     if let Some((index, value)) = x.first_non_finite() {
-        return Err(NnError::invalid(
+        return Err(NnError::NonFinite {
             op,
-            format!("the input holds {value} at {index:?} (input shape {}); only finite values can be used", x.shape()),
-        ));
+            index,
+            value: value.to_f64(),
+            shape: x.shape().clone(),
+        });
     }
     Ok(())
 }
