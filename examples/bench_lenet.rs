@@ -64,7 +64,7 @@ fn report(tag: &str, per_call: Vec<f64>, items: Option<usize>) {
     println!("{tag}_best {top:.1}   # runs: {}", runs.join(" "));
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() {
     let args = Args::parse(
         USAGE,
         &[
@@ -76,14 +76,24 @@ fn main() -> Result<(), Box<dyn Error>> {
             "only",
         ],
     );
+    // The whole run executes on the kernels' pool (see examples/lenet.rs).
+    let threads: usize = args.get("threads", 1);
+    let outcome = kiln::tensor::parallel::with_threads(threads, || {
+        run(&args, threads).map_err(|e| e.to_string())
+    });
+    if let Err(e) = outcome.map_err(|e| e.to_string()).and_then(|r| r) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     let only: String = args.get("only", String::new());
     let wanted = |phase: &str| only.is_empty() || only == phase;
-    let threads: usize = args.get("threads", 1);
     let batch: usize = args.get("batch-size", 256);
     let steps: usize = args.get("steps", 20);
     let runs: usize = args.get("runs", 7);
     let latency_iters: usize = args.get("latency-iters", 200);
-    kiln::tensor::parallel::set_num_threads(threads)?;
 
     let net = lenet::<f32>(Activation::Sigmoid);
     net.initialize(&Init::xavier(), 0)?;

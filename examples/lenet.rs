@@ -30,13 +30,6 @@ test accuracy. The data is looked for in --data-dir, $KILN_FASHION_MNIST, ./data
 kiln's repository and /usr/share/datasets/fashion-mnist.";
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> Result<(), Box<dyn Error>> {
     let args = Args::parse(
         USAGE,
         &[
@@ -52,10 +45,26 @@ fn run() -> Result<(), Box<dyn Error>> {
             "eval",
         ],
     );
+    let threads: usize = args.get("threads", 0);
+    let threads = if threads > 0 {
+        threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    // The whole run executes on the kernels' pool, so that each parallel kernel starts on
+    // a pool thread instead of waking the pool from outside.
+    let outcome =
+        kiln::tensor::parallel::with_threads(threads, || run(&args).map_err(|e| e.to_string()));
+    if let Err(e) = outcome.map_err(|e| e.to_string()).and_then(|r| r) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let epochs: u64 = args.get("epochs", 5);
     let batch_size: usize = args.get("batch-size", 256);
     let seed: u64 = args.get("seed", 0);
-    let threads: usize = args.get("threads", 0);
     let name: String = args.get("activation", "sigmoid".to_string());
     let activation =
         Activation::from_name(&name).ok_or(format!("--activation: unknown function {name:?}"))?;
@@ -67,9 +76,6 @@ fn run() -> Result<(), Box<dyn Error>> {
             0.3
         },
     );
-    if threads > 0 {
-        kiln::tensor::parallel::set_num_threads(threads)?;
-    }
     let data_dir = args.opt("data-dir").map(PathBuf::from);
 
     let net = lenet::<f32>(activation);

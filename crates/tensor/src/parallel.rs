@@ -67,7 +67,7 @@ pub fn for_each_image_task<T: Send>(
         return;
     }
     let chunk = IMAGES_PER_TASK * per_image;
-    if worth_splitting(work) {
+    if n > IMAGES_PER_TASK && worth_splitting(work) {
         tasks(n)
             .zip(out_all.par_chunks_mut(chunk))
             .for_each(|(images, out)| f(images, out));
@@ -111,7 +111,7 @@ pub fn map_image_tasks<R: Send>(
     f: impl Fn(std::ops::Range<usize>) -> R + Sync + Send,
 ) -> Vec<R> {
     use rayon::prelude::*;
-    if worth_splitting(work) {
+    if n > IMAGES_PER_TASK && worth_splitting(work) {
         tasks(n).map(f).collect()
     } else {
         (0..n.div_ceil(IMAGES_PER_TASK))

@@ -9,8 +9,12 @@ use crate::float::Float;
 use crate::kernels::avx512_conv::{self as k, PosVec};
 use crate::kernels::{as_f32, as_f32_mut, vec_from_f32};
 use crate::parallel::{collect_image_tasks, map_image_tasks};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
-/// What the kernels need to know about one convolution, computed once per call.
+/// What the kernels need to know about one convolution: computed once per shape and kept
+/// (per thread), since a network convolves the same shapes on every call.
 struct Plan {
     pos: Vec<PosVec>,
     taps: Vec<isize>,
@@ -19,11 +23,31 @@ struct Plan {
     wp: usize,
 }
 
+thread_local! {
+    /// Plans by geometry (with the batch size set to 0, which they do not depend on).
+    static PLANS: RefCell<HashMap<ConvGeometry, Option<Rc<Plan>>>> = RefCell::new(HashMap::new());
+}
+
 impl Plan {
-    fn new<T: Float>(g: &ConvGeometry) -> Option<Plan> {
+    /// The plan for `g`, or `None` when the direct path does not apply.
+    fn get<T: Float>(g: &ConvGeometry) -> Option<Rc<Plan>> {
         if g.stride.w != 1 || !crate::kernels::avx512() || as_f32::<T>(&[]).is_none() {
             return None;
         }
+        let key = ConvGeometry { n: 0, ..*g };
+        PLANS.with(|plans| {
+            let mut plans = plans.borrow_mut();
+            if plans.len() > 64 {
+                plans.clear();
+            }
+            plans
+                .entry(key)
+                .or_insert_with(|| Plan::new(g).map(Rc::new))
+                .clone()
+        })
+    }
+
+    fn new(g: &ConvGeometry) -> Option<Plan> {
         let (hp, wp) = (g.h + 2 * g.padding.h, g.w + 2 * g.padding.w);
         let pos = k::positions(g.h_out, g.w_out, g.stride.h, wp)?;
         let mut taps = Vec::with_capacity(g.col_rows());
@@ -75,13 +99,14 @@ pub(super) fn forward<T: Float>(
     bias: Option<&[T]>,
     activation: Option<Activation>,
 ) -> Option<Vec<T>> {
-    let plan = Plan::new::<T>(g)?;
+    let plan_rc = Plan::get::<T>(g)?;
+    let plan: &Plan = &plan_rc;
     let (x, w) = (as_f32(x)?, as_f32(w)?);
     let bias = match bias {
         Some(b) => Some(as_f32(b)?),
         None => None,
     };
-    let (in_image, out_image, in_group, padded_group) = sizes(g, &plan);
+    let (in_image, out_image, in_group, padded_group) = sizes(g, plan);
     let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
     let out = collect_image_tasks(
         g.n,
@@ -104,7 +129,7 @@ pub(super) fn forward<T: Float>(
                         activation: activation
                             .filter(|a| matches!(a, Activation::Sigmoid | Activation::Relu)),
                     };
-                    // SAFETY: AVX-512F is present (Plan::new checked); every tap offset plus
+                    // SAFETY: AVX-512F is present (Plan::get checked); every tap offset plus
                     // position lies inside the (padded) group input by the geometry.
                     unsafe {
                         k::forward(
@@ -132,9 +157,10 @@ pub(super) fn forward<T: Float>(
 /// forward convolution of dy, zero-padded by the dilated kernel, with the kernel flipped
 /// and its channel axes swapped (no scattered adds); otherwise the adds are scattered.
 pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Option<Vec<T>> {
-    let plan = Plan::new::<T>(g)?;
+    let plan_rc = Plan::get::<T>(g)?;
+    let plan: &Plan = &plan_rc;
     let (dy, w) = (as_f32(dy)?, as_f32(w)?);
-    let (in_image, out_image, in_group, padded_group) = sizes(g, &plan);
+    let (in_image, out_image, in_group, padded_group) = sizes(g, plan);
     let (plane, og, cg, k) = (
         g.h_out * g.w_out,
         g.c_out_per_group(),
@@ -282,9 +308,10 @@ impl Transposed {
 /// dW for dy, or `None` if the direct path does not apply. Each task sums its images
 /// (in order, inside the kernel's registers); tasks are added in order.
 pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> Option<Vec<T>> {
-    let plan = Plan::new::<T>(g)?;
+    let plan_rc = Plan::get::<T>(g)?;
+    let plan: &Plan = &plan_rc;
     let (dy, x) = (as_f32(dy)?, as_f32(x)?);
-    let (in_image, out_image, in_group, padded_group) = sizes(g, &plan);
+    let (in_image, out_image, in_group, padded_group) = sizes(g, plan);
     let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
     let w_len = g.c_out * k;
     let partials = map_image_tasks(g.n, g.n * out_image * k, |images| {

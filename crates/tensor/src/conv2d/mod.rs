@@ -181,7 +181,7 @@ impl Conv2dParams {
 
 /// Every size of one convolution, validated: input (n, c, h, w), weight (c_out, c/groups,
 /// k_h, k_w), output (n, c_out, h_out, w_out).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub struct ConvGeometry {
     pub n: usize,
