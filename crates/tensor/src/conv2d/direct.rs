@@ -168,7 +168,7 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> O
         plan.taps.len(),
     );
     let transposed = if g.stride.h == 1 {
-        Transposed::new(g, &plan, w)
+        Transposed::new(g, plan, w)
     } else {
         None
     };
