@@ -9,7 +9,7 @@ const L: usize = 16;
 
 /// The mask of the first `n` lanes (all lanes for n ≥ 16).
 #[inline]
-fn lanes(n: usize) -> __mmask16 {
+pub(crate) fn lanes(n: usize) -> __mmask16 {
     if n >= L {
         0xffff
     } else {

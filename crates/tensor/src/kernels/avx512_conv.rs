@@ -5,7 +5,7 @@
 //! input elements ([`PosVec`]). Tap `kk` = (c, p, q) of the kernel adds `taps[kk]` to
 //! every input offset. The input is given already zero-padded, so no bounds are checked.
 
-use super::avx512::sigmoid16;
+use super::avx512::{lanes, sigmoid16};
 use crate::activation::Activation;
 use std::arch::x86_64::*;
 
@@ -57,16 +57,6 @@ pub fn positions(h_out: usize, w_out: usize, stride_h: usize, wp: usize) -> Opti
         out.push(v);
     }
     Some(out)
-}
-
-/// The mask of the first `n` lanes.
-#[inline]
-fn lanes(n: usize) -> __mmask16 {
-    if n >= L {
-        0xffff
-    } else {
-        ((1u32 << n) - 1) as __mmask16
-    }
 }
 
 /// How a kernel reads one position vector: as at most two runs, unrolled and held in

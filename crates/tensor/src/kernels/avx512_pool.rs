@@ -1,6 +1,7 @@
 //! 2×2 max pooling with stride 2 (LeNet's), AVX-512, f32: sixteen windows at a time,
 //! with MXNet's rule that the gradient goes to the first maximum of each window.
 
+use super::avx512::lanes;
 use std::arch::x86_64::*;
 
 /// Max pooling of one plane (h × w, row length `w`) by 2×2 windows with stride 2 and no
@@ -23,13 +24,6 @@ pub unsafe fn max_pool_2x2(
     debug_assert!(y.len() >= h_out * w_out && arg.len() >= h_out * w_out);
     let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    let lanes = |n: usize| -> __mmask16 {
-        if n >= 16 {
-            0xffff
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
-    };
     for oh in 0..h_out {
         let (r0, r1) = (
             x.as_ptr().wrapping_add(2 * oh * w),
@@ -120,13 +114,6 @@ pub unsafe fn max_unpool_2x2(
     // interleave two 16-lane vectors a, b into a0 b0 a1 b1 …: first and second halves
     let inter_lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     let inter_hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-    let lanes = |n: usize| -> __mmask16 {
-        if n >= 16 {
-            0xffff
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
-    };
     for oh in 0..h_out {
         for ow0 in (0..w_out).step_by(16) {
             let count = (w_out - ow0).min(16);
