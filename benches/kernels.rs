@@ -1,9 +1,12 @@
 //! Criterion benches of the kernels LeNet spends its time in, at the book's shapes with
 //! batch 256 (f32). Throughput is reported as elements/s where one element is one
-//! floating-point operation, so `Gelem/s` reads as GFLOP/s; one core of the reference
-//! machine peaks near 262 GFLOP/s (AVX-512, two FMA ports at ~4.1 GHz).
+//! floating-point operation, so `Gelem/s` reads as GFLOP/s. `peak/fma` measures this
+//! machine's own ceiling (independent FMAs on 16 registers), so each kernel's share of
+//! peak is its figure divided by that one: the nominal peak of the reference machine is
+//! ~262 GFLOP/s per core, but a shared virtual machine may deliver less.
 //!
 //!     cargo bench --bench kernels [-- FILTER]
+//!     RAYON_NUM_THREADS=1 cargo bench --bench kernels   # one core
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kiln::tensor::conv2d::{conv2d, conv2d_backward_input, conv2d_backward_weight, Conv2dParams};
@@ -100,5 +103,45 @@ fn matrix_products(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, convolution, pooling_and_sigmoid, matrix_products);
+/// `rounds` × 16 FMAs of 16 lanes on 16 independent accumulators kept in registers: the
+/// machine's FMA peak.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn fma_rounds(rounds: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 16];
+    let (a, b) = (_mm512_set1_ps(1.000_001), _mm512_set1_ps(1e-7));
+    for _ in 0..rounds {
+        for v in acc.iter_mut() {
+            *v = _mm512_fmadd_ps(*v, a, b);
+        }
+    }
+    let sum = acc
+        .iter()
+        .fold(_mm512_setzero_ps(), |s, &v| _mm512_add_ps(s, v));
+    _mm512_reduce_add_ps(sum)
+}
+
+fn peak(c: &mut Criterion) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        const ROUNDS: usize = 10_000;
+        let mut group = c.benchmark_group("peak");
+        group.throughput(Throughput::Elements((2 * 16 * 16 * ROUNDS) as u64));
+        // SAFETY: AVX-512F is present (checked above).
+        group.bench_function("fma", |bench| {
+            bench.iter(|| unsafe { fma_rounds(black_box(ROUNDS)) })
+        });
+        group.finish();
+    }
+    let _ = c;
+}
+
+criterion_group!(
+    benches,
+    peak,
+    convolution,
+    pooling_and_sigmoid,
+    matrix_products
+);
 criterion_main!(benches);
