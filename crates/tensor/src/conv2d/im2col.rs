@@ -201,6 +201,17 @@ mod tests {
                 Shape::from([1, 1, 3, 3]),
                 Conv2dParams::default().padding(2),
             ),
+            // unpadded and at most 16 wide: col2im sums rows in registers
+            (
+                Shape::from([1, 6, 12, 12]),
+                Shape::from([16, 6, 5, 5]),
+                Conv2dParams::default(),
+            ),
+            (
+                Shape::from([1, 2, 7, 16]),
+                Shape::from([3, 2, 2, 4]),
+                Conv2dParams::default(),
+            ),
         ];
         for (xs, ws, p) in cases {
             let g = p.geometry("test", &xs, &ws).unwrap();

@@ -368,6 +368,39 @@ pub unsafe fn im2row_s1(x: &[f32], s: &Lowering, rows: &mut [f32]) {
 #[target_feature(enable = "avx512f")]
 pub unsafe fn col2im_s1(cols: &[f32], s: &Lowering, dx: &mut [f32]) {
     let plane = s.h_out * s.w_out;
+    if s.ph == 0 && s.pw == 0 && s.w <= L {
+        // Gather instead of scatter: each input row's gradient is summed in a register from
+        // the column rows that read it, then stored once. (Adding into memory row by row
+        // makes each masked load wait on the overlapping masked store before it.)
+        for (c, dx_c) in dx.chunks_exact_mut(s.h * s.w).take(s.c).enumerate() {
+            for (i, dx_row) in dx_c.chunks_exact_mut(s.w).enumerate() {
+                let mut acc = _mm512_setzero_ps();
+                for p in (i + 1).saturating_sub(s.h_out)..s.kh.min(i + 1) {
+                    let r = i - p;
+                    for q in 0..s.kw {
+                        let row = (c * s.kh + p) * s.kw + q;
+                        // lanes q..q + w_out of the input row come from output row r
+                        let m = (lanes(q + s.w_out) & !lanes(q)) as __mmask16;
+                        let src = cols
+                            .as_ptr()
+                            .wrapping_add(row * plane + r * s.w_out)
+                            .wrapping_sub(q);
+                        // SAFETY: the mask limits the load to the w_out values of that row.
+                        acc = _mm512_add_ps(acc, unsafe { _mm512_maskz_loadu_ps(m, src) });
+                    }
+                }
+                // SAFETY: w ≤ 16 values of the row.
+                unsafe {
+                    _mm512_mask_storeu_ps(
+                        dx_row.as_mut_ptr(),
+                        lanes(s.w),
+                        _mm512_add_ps(acc, _mm512_maskz_loadu_ps(lanes(s.w), dx_row.as_ptr())),
+                    )
+                };
+            }
+        }
+        return;
+    }
     let mut rows = cols.chunks_exact(plane);
     for dx_c in dx.chunks_exact_mut(s.h * s.w).take(s.c) {
         for p in 0..s.kh {
