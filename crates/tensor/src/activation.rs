@@ -83,6 +83,9 @@ impl Activation {
 
     /// `grad ← grad · f′`, with f′ taken from the outputs `y`: the backward step of the
     /// activation inside a fused layer.
+    ///
+    /// # Panics
+    /// If `grad` and `y` differ in length (a bug in the caller).
     pub fn backward_in_place<T: Float>(self, grad: &mut [T], y: &[T]) {
         assert_eq!(
             grad.len(),

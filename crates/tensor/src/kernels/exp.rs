@@ -38,6 +38,9 @@ pub fn sigmoid_f32(x: f32) -> f32 {
 }
 
 /// `dst[i] = sigmoid(src[i])`, with AVX-512 when available.
+///
+/// # Panics
+/// If the slices differ in length.
 pub fn sigmoid_slice(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "sigmoid_slice: lengths differ");
     #[cfg(target_arch = "x86_64")]
@@ -61,6 +64,9 @@ pub fn sigmoid_in_place(x: &mut [f32]) {
 }
 
 /// `dst[i] = e^src[i]`, with AVX-512 when available.
+///
+/// # Panics
+/// If the slices differ in length.
 pub fn exp_slice(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "exp_slice: lengths differ");
     #[cfg(target_arch = "x86_64")]
