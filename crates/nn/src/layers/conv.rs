@@ -2,6 +2,7 @@
 //! channels and an optional fused activation.
 
 use super::input::check_input;
+use super::weights::Weights;
 use super::Activation;
 use crate::block::{Block, Geometry, NameCell};
 use crate::error::{NnError, Result};
@@ -30,12 +31,8 @@ pub struct Conv2D<T: Float> {
     kernel: Hw,
     conv: Conv2dParams,
     activation: Option<Activation>,
-    use_bias: bool,
     in_channels: usize,
-    weight_init: Option<Init>,
-    bias_init: Init,
-    weight: Parameter<T>,
-    bias: Option<Parameter<T>>,
+    weights: Weights<T>,
 }
 
 impl<T: Float> Conv2D<T> {
@@ -49,12 +46,8 @@ impl<T: Float> Conv2D<T> {
             kernel,
             conv: Conv2dParams::default(),
             activation: None,
-            use_bias: true,
             in_channels: 0,
-            weight_init: None,
-            bias_init: Init::Zero,
-            weight: Parameter::new("weight", [0], None),
-            bias: None,
+            weights: Weights::new(),
         }
         .rebuild()
     }
@@ -63,10 +56,7 @@ impl<T: Float> Conv2D<T> {
     fn rebuild(mut self) -> Self {
         let in_per_group = self.in_channels / self.conv.groups.max(1);
         let shape = [self.channels, in_per_group, self.kernel.h, self.kernel.w];
-        self.weight = Parameter::new("weight", shape, self.weight_init);
-        self.bias = self
-            .use_bias
-            .then(|| Parameter::new("bias", [self.channels], Some(self.bias_init)));
+        self.weights.declare(shape, self.channels);
         self
     }
 
@@ -102,7 +92,7 @@ impl<T: Float> Conv2D<T> {
 
     /// With `false`, no bias.
     pub fn use_bias(mut self, on: bool) -> Self {
-        self.use_bias = on;
+        self.weights.use_bias = on;
         self.rebuild()
     }
 
@@ -114,24 +104,24 @@ impl<T: Float> Conv2D<T> {
 
     /// The weight's own initializer (otherwise `initialize`'s).
     pub fn weight_initializer(mut self, init: Init) -> Self {
-        self.weight_init = Some(init);
+        self.weights.weight_init = Some(init);
         self.rebuild()
     }
 
     /// The bias's initializer (zeros by default).
     pub fn bias_initializer(mut self, init: Init) -> Self {
-        self.bias_init = init;
+        self.weights.bias_init = init;
         self.rebuild()
     }
 
     /// The weight parameter.
     pub fn weight(&self) -> &Parameter<T> {
-        &self.weight
+        self.weights.weight()
     }
 
     /// The bias parameter, if the layer has one.
     pub fn bias(&self) -> Option<&Parameter<T>> {
-        self.bias.as_ref()
+        self.weights.bias()
     }
 
     /// The convolution options.
@@ -152,17 +142,17 @@ impl<T: Float> Conv2D<T> {
                 ),
             ));
         }
-        if !self.weight.shape_is_known() {
+        if !self.weights.weight().shape_is_known() {
             if x.value().rank() != 4 {
                 let msg = format!("input must be 4-d (N, C, H, W), got shape {}", x.shape());
                 return Err(TensorError::invalid("conv2d", msg).into());
             }
             let c = x.dims()[1] / self.conv.groups.max(1);
-            self.weight
+            self.weights
+                .weight()
                 .infer_shape(&[self.channels, c, self.kernel.h, self.kernel.w])?;
         }
-        let w = self.weight.var(x.tape())?;
-        let b = self.bias.as_ref().map(|b| b.var(x.tape())).transpose()?;
+        let (w, b) = self.weights.vars(x.tape())?;
         Ok((w, b))
     }
 
@@ -211,9 +201,7 @@ impl<T: Float> Block<T> for Conv2D<T> {
     }
 
     fn params(&self) -> Vec<(&'static str, Parameter<T>)> {
-        let mut out = vec![("weight", self.weight.clone())];
-        out.extend(self.bias.iter().map(|b| ("bias", b.clone())));
-        out
+        self.weights.params()
     }
 
     fn geometry(&self) -> Geometry {

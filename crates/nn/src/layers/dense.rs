@@ -1,6 +1,7 @@
 //! [`Dense`]: Gluon's fully connected layer, with deferred inference of its input size.
 
 use super::input::check_input;
+use super::weights::Weights;
 use super::Activation;
 use crate::block::{Block, Geometry, NameCell};
 use crate::error::{NnError, Result};
@@ -18,13 +19,9 @@ pub struct Dense<T: Float> {
     name: NameCell,
     units: usize,
     activation: Option<Activation>,
-    use_bias: bool,
     flatten: bool,
     in_units: usize,
-    weight_init: Option<Init>,
-    bias_init: Init,
-    weight: Parameter<T>,
-    bias: Option<Parameter<T>>,
+    weights: Weights<T>,
 }
 
 impl<T: Float> Dense<T> {
@@ -35,22 +32,16 @@ impl<T: Float> Dense<T> {
             name: NameCell::default(),
             units,
             activation: None,
-            use_bias: true,
             flatten: true,
             in_units: 0,
-            weight_init: None,
-            bias_init: Init::Zero,
-            weight: Parameter::new("weight", [0], None),
-            bias: None,
+            weights: Weights::new(),
         }
         .rebuild()
     }
 
     fn rebuild(mut self) -> Self {
-        self.weight = Parameter::new("weight", [self.units, self.in_units], self.weight_init);
-        self.bias = self
-            .use_bias
-            .then(|| Parameter::new("bias", [self.units], Some(self.bias_init)));
+        self.weights
+            .declare([self.units, self.in_units], self.units);
         self
     }
 
@@ -62,7 +53,7 @@ impl<T: Float> Dense<T> {
 
     /// With `false`, no bias.
     pub fn use_bias(mut self, on: bool) -> Self {
-        self.use_bias = on;
+        self.weights.use_bias = on;
         self.rebuild()
     }
 
@@ -80,24 +71,24 @@ impl<T: Float> Dense<T> {
 
     /// The weight's own initializer (otherwise `initialize`'s).
     pub fn weight_initializer(mut self, init: Init) -> Self {
-        self.weight_init = Some(init);
+        self.weights.weight_init = Some(init);
         self.rebuild()
     }
 
     /// The bias's initializer (zeros by default).
     pub fn bias_initializer(mut self, init: Init) -> Self {
-        self.bias_init = init;
+        self.weights.bias_init = init;
         self.rebuild()
     }
 
     /// The weight parameter.
     pub fn weight(&self) -> &Parameter<T> {
-        &self.weight
+        self.weights.weight()
     }
 
     /// The bias parameter, if the layer has one.
     pub fn bias(&self) -> Option<&Parameter<T>> {
-        self.bias.as_ref()
+        self.weights.bias()
     }
 
     fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -111,11 +102,12 @@ impl<T: Float> Dense<T> {
             (false, Some((&last, lead))) => x.reshape([lead.iter().product(), last])?,
             (false, None) => return Err(NnError::invalid("dense", "input is a scalar")),
         };
-        if !self.weight.shape_is_known() {
-            self.weight.infer_shape(&[self.units, x2.dims()[1]])?;
+        if !self.weights.weight().shape_is_known() {
+            self.weights
+                .weight()
+                .infer_shape(&[self.units, x2.dims()[1]])?;
         }
-        let w = self.weight.var(x.tape())?;
-        let b = self.bias.as_ref().map(|b| b.var(x.tape())).transpose()?;
+        let (w, b) = self.weights.vars(x.tape())?;
         let y = x2.dense_activation(&w, b.as_ref(), self.activation)?;
         if self.flatten {
             return Ok(y);
@@ -144,9 +136,7 @@ impl<T: Float> Block<T> for Dense<T> {
     }
 
     fn params(&self) -> Vec<(&'static str, Parameter<T>)> {
-        let mut out = vec![("weight", self.weight.clone())];
-        out.extend(self.bias.iter().map(|b| ("bias", b.clone())));
-        out
+        self.weights.params()
     }
 
     fn geometry(&self) -> Geometry {

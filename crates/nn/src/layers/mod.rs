@@ -8,6 +8,7 @@ mod flatten;
 mod input;
 mod pool;
 mod sequential;
+mod weights;
 
 pub use activation::Activation;
 pub use conv::Conv2D;
