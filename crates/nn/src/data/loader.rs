@@ -5,7 +5,6 @@ use super::vision::ImageDataset;
 use crate::error::{NnError, Result};
 use kiln_tensor::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use kiln_tensor::{Float, Tensor};
-use std::marker::PhantomData;
 
 /// What to do with the samples left over when the dataset does not divide into batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +125,6 @@ impl<'a> DataLoader<'a> {
             order: all,
             next: 0,
             table,
-            _t: PhantomData,
         }
     }
 }
@@ -138,7 +136,6 @@ pub struct Batches<'l, 'a, T: Float> {
     next: usize,
     /// The transform of every byte value, computed once per epoch.
     table: Vec<T>,
-    _t: PhantomData<T>,
 }
 
 impl<T: Float> Iterator for Batches<'_, '_, T> {
