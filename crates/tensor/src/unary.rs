@@ -17,13 +17,13 @@ pub fn sigmoid<T: Float>(x: T) -> T {
     }
 }
 
-/// max(x, 0).
+/// max(x, 0); NaN stays NaN (a diverged value must not turn into a plausible 0).
 #[inline(always)]
 pub fn relu<T: Float>(x: T) -> T {
-    if x > T::ZERO {
-        x
-    } else {
+    if x <= T::ZERO {
         T::ZERO
+    } else {
+        x
     }
 }
 

@@ -20,9 +20,11 @@ pub(crate) fn lanes(n: usize) -> __mmask16 {
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn exp16(x: __m512) -> __m512 {
+    // max/min return their second operand when either is NaN: x goes second, so a NaN
+    // passes the clamp and comes out NaN
     let x = _mm512_min_ps(
-        _mm512_max_ps(x, _mm512_set1_ps(-EXP_MAX)),
         _mm512_set1_ps(EXP_MAX),
+        _mm512_max_ps(_mm512_set1_ps(-EXP_MAX), x),
     );
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
         _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),

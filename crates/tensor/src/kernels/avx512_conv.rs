@@ -290,7 +290,8 @@ unsafe fn forward_tile<const MR: usize, const NV: usize>(
         for (q, (&a, p)) in acc_r.iter().zip(pos).enumerate() {
             let a = match epi.activation {
                 Some(Activation::Sigmoid) => sigmoid16(a),
-                Some(Activation::Relu) => _mm512_max_ps(a, _mm512_setzero_ps()),
+                // a second: a NaN comes out NaN, as from the scalar relu
+                Some(Activation::Relu) => _mm512_max_ps(_mm512_setzero_ps(), a),
                 _ => a,
             };
             // SAFETY: row r of y, positions limited by the valid mask.

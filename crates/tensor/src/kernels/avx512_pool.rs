@@ -60,7 +60,10 @@ pub unsafe fn max_pool_2x2(
             ];
             let (mut best, mut at) = (_mm512_set1_ps(f32::NEG_INFINITY), first);
             for (v, idx) in candidates {
-                let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+                // greater, or the window's first NaN (see pool2d::beats)
+                let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
+                    | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v)
+                        & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best));
                 best = _mm512_mask_mov_ps(best, greater, v);
                 at = _mm512_mask_mov_epi32(at, greater, idx);
             }

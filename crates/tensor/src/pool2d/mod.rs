@@ -263,6 +263,15 @@ fn fast_2x2<T: Float>(x: &[T], y: &mut [T], arg: &mut [u32], g: &PoolGeometry) -
     false
 }
 
+/// True when `v` replaces `best` as a window's maximum: it is greater, or it is the
+/// window's first NaN. A NaN in a window makes the maximum NaN, as in NumPy and
+/// PyTorch, so that a diverged value reaches the checks downstream instead of
+/// disappearing behind its neighbours.
+#[inline(always)]
+pub(crate) fn beats<T: Float>(v: T, best: T) -> bool {
+    v > best || (v.is_nan() && !best.is_nan())
+}
+
 /// Max pooling of one (H, W) plane, any options.
 fn max_plane<T: Float>(
     x: &[T],
@@ -278,7 +287,7 @@ fn max_plane<T: Float>(
             let (mut best, mut at) = (T::NEG_INFINITY, sh.lo * g.w + sw.lo);
             for i in sh.lo..sh.hi {
                 for (j, &v) in x[i * g.w + sw.lo..i * g.w + sw.hi].iter().enumerate() {
-                    if v > best {
+                    if beats(v, best) {
                         best = v;
                         at = i * g.w + sw.lo + j;
                     }
@@ -303,7 +312,7 @@ fn max_plane_tiled<T: Float>(x: &[T], y: &mut [T], arg: &mut [u32], g: &PoolGeom
             for i in 0..kh {
                 let row = start + i * g.w;
                 for (j, &v) in x[row..row + kw].iter().enumerate() {
-                    if v > best {
+                    if beats(v, best) {
                         best = v;
                         at = row + j;
                     }

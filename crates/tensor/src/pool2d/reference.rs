@@ -40,7 +40,7 @@ pub fn pool2d_reference<T: Float>(
                         for j in j0..j1 {
                             let v = padded[i * wp + j];
                             if max {
-                                if v > acc {
+                                if super::beats(v, acc) {
                                     acc = v;
                                 }
                             } else {
