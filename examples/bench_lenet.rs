@@ -10,9 +10,9 @@
 mod common;
 
 use common::Args;
-use kiln::autograd::{Tape, Var};
+use kiln::autograd::Var;
 use kiln::nn::zoo::lenet;
-use kiln::nn::{Activation, Block, BlockExt, Init, Sgd, SoftmaxCrossEntropyLoss, Trainer};
+use kiln::nn::{Activation, Block, BlockExt, DataParallel, Init, Sgd, Trainer};
 use kiln::tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
 use kiln::tensor::Tensor;
 use std::error::Error;
@@ -21,8 +21,11 @@ use std::time::Instant;
 const USAGE: &str = "\
 Measures LeNet training and inference speed on synthetic data.
 
-usage: bench_lenet [--threads N] [--batch-size 256] [--steps 20] [--runs 7] [--latency-iters 200]
-                   [--only train|infer|latency]";
+usage: bench_lenet [--threads N] [--shards N] [--batch-size 256] [--steps 20] [--runs 7]
+                   [--latency-iters 200] [--only train|infer|latency]
+
+Batches are split into --shards shards (default: one per thread), computed on the threads
+by replicas of the network (kiln::nn::DataParallel).";
 
 /// Seconds per call of `f`, for each of `runs` runs of `iters` calls (after one warm-up call).
 fn bench(
@@ -69,6 +72,7 @@ fn main() {
         USAGE,
         &[
             "threads",
+            "shards",
             "batch-size",
             "steps",
             "runs",
@@ -95,8 +99,11 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     let runs: usize = args.get("runs", 7);
     let latency_iters: usize = args.get("latency-iters", 200);
 
-    let net = lenet::<f32>(Activation::Sigmoid);
+    let make = || lenet::<f32>(Activation::Sigmoid);
+    let net = make();
     net.initialize(&Init::xavier(), 0)?;
+    let shards: usize = args.get("shards", threads);
+    let parallel = DataParallel::new(&net, make, shards, threads)?;
     let mut rng = StdRng::seed_from_u64(0);
     let x = Tensor::<f32>::rand_normal([batch, 1, 28, 28], 0.0, 1.0, &mut rng)?;
     let labels: Vec<usize> = (0..batch).map(|_| rng.random_range(0..10)).collect();
@@ -104,17 +111,12 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     net.predict(&x1)?;
     let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.9));
     println!(
-        "# kiln {} threads={threads} batch={batch}",
+        "# kiln {} threads={threads} shards={shards} batch={batch}",
         env!("CARGO_PKG_VERSION")
     );
 
     let mut train_step = || -> Result<(), Box<dyn Error>> {
-        let tape = Tape::new();
-        let scores = net.forward(&tape.constant(x.clone()))?;
-        SoftmaxCrossEntropyLoss
-            .forward(&scores, &labels)?
-            .sum()?
-            .backward()?;
+        parallel.gradient(x.clone(), &labels)?;
         trainer.step(batch)?;
         Ok(())
     };
@@ -129,7 +131,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
         );
     }
     let infer = || -> Result<(), Box<dyn Error>> {
-        net.forward(&Var::constant(x.clone()))?;
+        parallel.predict(x.clone())?;
         Ok(())
     };
     if wanted("infer") {

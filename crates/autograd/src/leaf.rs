@@ -89,8 +89,10 @@ impl<T: Float> Leaf<T> {
         self.0.fresh.set(false);
     }
 
-    /// Writes a gradient (backward's "write" request: the old gradient is replaced).
-    pub(crate) fn set_grad(&self, grad: Tensor<T>) {
+    /// Writes a gradient as a backward would (the old one is replaced and the new one is
+    /// fresh): how a gradient computed elsewhere, such as the sum of the gradients that
+    /// replicas of a network computed on other threads, reaches the optimizer.
+    pub fn set_grad(&self, grad: Tensor<T>) {
         *self.0.grad.borrow_mut() = Some(grad);
         self.0.fresh.set(true);
     }

@@ -28,6 +28,7 @@ pub mod block;
 pub mod check;
 pub mod checkpoint;
 pub mod data;
+pub mod data_parallel;
 pub mod error;
 pub mod init;
 pub mod layers;
@@ -41,6 +42,7 @@ pub mod zoo;
 
 pub use block::{Block, BlockExt, Geometry, NameCell, ParameterDict};
 pub use check::gradcheck_block;
+pub use data_parallel::DataParallel;
 pub use error::{NnError, Result};
 pub use init::{FactorType, Init, RndType};
 pub use layers::{Activation, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, Sequential};

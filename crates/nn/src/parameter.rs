@@ -193,6 +193,17 @@ impl<T: Float> Parameter<T> {
         }
     }
 
+    /// The gradient if a backward wrote it since the last step, marking it consumed (how
+    /// a replica hands its gradient over); `None` otherwise.
+    pub(crate) fn take_fresh_grad(&self) -> Option<Tensor<T>> {
+        self.with_leaf(|leaf| {
+            let grad = leaf.is_fresh().then(|| leaf.grad().map(|g| g.clone()))?;
+            leaf.mark_stale();
+            grad
+        })
+        .flatten()
+    }
+
     /// Borrows the parameter's state to read its leaf without cloning the handle.
     pub(crate) fn with_leaf<R>(&self, f: impl FnOnce(&Leaf<T>) -> R) -> Option<R> {
         let state: Ref<'_, State<T>> = self.0.state.borrow();

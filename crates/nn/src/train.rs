@@ -8,7 +8,7 @@ use crate::loss::SoftmaxCrossEntropyLoss;
 use crate::metric::correct_count;
 use crate::trainer::Trainer;
 use kiln_autograd::{Tape, Var};
-use kiln_tensor::Float;
+use kiln_tensor::{Float, Tensor};
 
 /// What one training epoch measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,6 +23,40 @@ pub struct EpochStats {
     pub steps: usize,
 }
 
+/// What the forward and backward pass of one batch measured; the gradient itself is left
+/// in the network's parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchOutcome {
+    /// Summed softmax cross-entropy of the batch (not finite if the network diverged; no
+    /// backward ran then).
+    pub loss: f64,
+    /// Samples predicted correctly.
+    pub correct: usize,
+}
+
+/// Records the forward pass of one batch, sums its softmax cross-entropy and runs
+/// backward, leaving the gradient in `net`'s parameters (the body of the book's loop, up
+/// to `trainer.step`). A loss that is not finite skips the backward.
+pub fn batch_gradient<T: Float, B: Block<T> + ?Sized>(
+    net: &B,
+    images: Tensor<T>,
+    labels: &[usize],
+) -> Result<BatchOutcome> {
+    let tape = Tape::new();
+    let scores = net.forward(&tape.constant(images))?;
+    let loss = SoftmaxCrossEntropyLoss.forward(&scores, labels)?.sum()?;
+    let value = loss.value().item()?.to_f64();
+    if value.is_finite() {
+        loss.backward()?;
+    } else {
+        tape.clear();
+    }
+    Ok(BatchOutcome {
+        loss: value,
+        correct: correct_count(scores.value(), labels)?,
+    })
+}
+
 /// Trains `net` for one pass over `batches`, as the book does: per batch, record the
 /// forward pass, sum the per-sample softmax cross-entropy, backward, and
 /// `trainer.step(batch_size)` (the configured size, also for a short last batch).
@@ -30,16 +64,28 @@ pub struct EpochStats {
 ///
 /// A batch with NaN or infinite pixels, or a loss that is not finite, is an error naming
 /// the step; the weights are then as they were after the previous step.
-pub fn train_epoch<T: Float, B: Block<T>>(
+pub fn train_epoch<T: Float, B: Block<T> + ?Sized>(
     net: &B,
     batches: impl Iterator<Item = Batch<T>>,
     trainer: &mut Trainer<T>,
     batch_size: usize,
-    mut on_step: impl FnMut(usize),
+    on_step: impl FnMut(usize),
 ) -> Result<EpochStats> {
-    let loss_fn = SoftmaxCrossEntropyLoss;
+    run_epoch(batches, trainer, batch_size, on_step, |images, labels| {
+        batch_gradient(net, images, labels)
+    })
+}
+
+/// The loop of [`train_epoch`] around any way of computing a batch's gradient
+/// (`gradient(images, labels)`), with its checks.
+pub(crate) fn run_epoch<T: Float>(
+    batches: impl Iterator<Item = Batch<T>>,
+    trainer: &mut Trainer<T>,
+    batch_size: usize,
+    mut on_step: impl FnMut(usize),
+    mut gradient: impl FnMut(Tensor<T>, &[usize]) -> Result<BatchOutcome>,
+) -> Result<EpochStats> {
     let (mut loss_sum, mut correct, mut samples, mut steps) = (0.0, 0, 0, 0);
-    let tape = Tape::new();
     for batch in batches {
         steps += 1;
         if !batch.images.all_finite() {
@@ -48,27 +94,22 @@ pub fn train_epoch<T: Float, B: Block<T>>(
                 format!("batch {steps} has NaN or infinite pixels"),
             ));
         }
-        let scores = match net.forward(&tape.constant(batch.images)) {
+        let outcome = gradient(batch.images, &batch.labels).map_err(|e| match e {
             // the batch was finite, so a non-finite activation comes from the weights
-            Err(e @ NnError::Layer { .. }) if matches!(e.root(), NnError::NonFinite { .. }) => {
-                tape.clear();
-                return Err(NnError::Diverged {
+            e @ NnError::Layer { .. } if matches!(e.root(), NnError::NonFinite { .. }) => {
+                NnError::Diverged {
                     step: steps,
                     what: e.to_string(),
-                });
+                }
             }
-            other => other?,
-        };
-        let loss = loss_fn.forward(&scores, &batch.labels)?.sum()?;
-        let value = loss.value().item()?.to_f64();
-        if !value.is_finite() {
-            tape.clear();
+            other => other,
+        })?;
+        if !outcome.loss.is_finite() {
             return Err(NnError::Diverged {
                 step: steps,
-                what: format!("the loss is {value}"),
+                what: format!("the loss is {}", outcome.loss),
             });
         }
-        loss.backward()?;
         trainer.step(batch_size).map_err(|e| match e {
             NnError::Invalid { ref message, .. } if message.contains("NaN or infinite") => {
                 NnError::Diverged {
@@ -78,8 +119,8 @@ pub fn train_epoch<T: Float, B: Block<T>>(
             }
             other => other,
         })?;
-        loss_sum += value;
-        correct += correct_count(scores.value(), &batch.labels)?;
+        loss_sum += outcome.loss;
+        correct += outcome.correct;
         samples += batch.labels.len();
         on_step(steps);
     }
@@ -95,14 +136,24 @@ pub fn train_epoch<T: Float, B: Block<T>>(
 }
 
 /// Accuracy of `net` over `batches` in predict mode, recording nothing.
-pub fn evaluate_accuracy<T: Float, B: Block<T>>(
+pub fn evaluate_accuracy<T: Float, B: Block<T> + ?Sized>(
     net: &B,
     batches: impl Iterator<Item = Batch<T>>,
 ) -> Result<f64> {
-    let (mut correct, mut samples) = (0, 0);
+    run_evaluation(batches, |images, labels| {
+        correct_count(net.forward(&Var::constant(images))?.value(), labels)
+    })
+}
+
+/// The loop of [`evaluate_accuracy`] around any way of counting a batch's correct
+/// predictions (`correct(images, labels)`).
+pub(crate) fn run_evaluation<T: Float>(
+    batches: impl Iterator<Item = Batch<T>>,
+    mut correct: impl FnMut(Tensor<T>, &[usize]) -> Result<usize>,
+) -> Result<f64> {
+    let (mut right, mut samples) = (0, 0);
     for batch in batches {
-        let scores = net.forward(&Var::constant(batch.images))?;
-        correct += correct_count(scores.value(), &batch.labels)?;
+        right += correct(batch.images, &batch.labels)?;
         samples += batch.labels.len();
     }
     if samples == 0 {
@@ -111,5 +162,5 @@ pub fn evaluate_accuracy<T: Float, B: Block<T>>(
             "no batches to evaluate",
         ));
     }
-    Ok(correct as f64 / samples as f64)
+    Ok(right as f64 / samples as f64)
 }

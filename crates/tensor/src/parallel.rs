@@ -35,9 +35,28 @@ pub fn num_threads() -> usize {
 /// more than it saves.
 const MIN_PARALLEL_WORK: usize = 1 << 15;
 
+thread_local! {
+    /// Set while [`serial`] runs: the kernels stay on the calling thread.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every kernel it calls on the calling thread, whatever the pool's size:
+/// for callers that already keep each thread busy with work of its own (data parallelism
+/// over replicas), where splitting each kernel again would only add wake-ups.
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SERIAL.with(|s| s.replace(true)));
+    f()
+}
+
 /// True when a job of `work` elements should be split across threads.
 pub fn worth_splitting(work: usize) -> bool {
-    work >= MIN_PARALLEL_WORK && num_threads() > 1
+    work >= MIN_PARALLEL_WORK && num_threads() > 1 && !SERIAL.with(|s| s.get())
 }
 
 /// Images per task when a batch is split: a fixed partition of the batch, so that results
@@ -130,4 +149,30 @@ pub fn with_threads<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> Result<R
             TensorError::invalid("with_threads", format!("could not start {n} threads: {e}"))
         })?;
     Ok(pool.install(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_keeps_kernels_on_the_calling_thread_and_restores() {
+        with_threads(2, || {
+            let big = MIN_PARALLEL_WORK * 4;
+            assert!(worth_splitting(big));
+            serial(|| {
+                assert!(!worth_splitting(big));
+                serial(|| assert!(!worth_splitting(big)));
+                assert!(
+                    !worth_splitting(big),
+                    "an inner serial must not end the outer one"
+                );
+            });
+            assert!(worth_splitting(big));
+            // a panic inside serial restores the setting too
+            let _ = std::panic::catch_unwind(|| serial(|| panic!("inside")));
+            assert!(worth_splitting(big));
+        })
+        .unwrap();
+    }
 }
