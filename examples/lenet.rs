@@ -9,9 +9,8 @@ mod common;
 use common::{line_chart_svg, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiln::nn::data::{locate_fashion_mnist, DataLoader, FashionMnist};
-use kiln::nn::train::{evaluate_accuracy, train_epoch};
 use kiln::nn::zoo::lenet;
-use kiln::nn::{Activation, BlockExt, Init, Sgd, Trainer};
+use kiln::nn::{Activation, BlockExt, DataParallel, Init, Sgd, Trainer};
 use std::error::Error;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -20,9 +19,13 @@ use std::time::Instant;
 const USAGE: &str = "\
 Trains the book's LeNet on Fashion-MNIST (D2L 6.6).
 
-usage: lenet [--epochs 5] [--batch-size 256] [--lr LR] [--seed 0] [--threads N]
+usage: lenet [--epochs 5] [--batch-size 256] [--lr LR] [--seed 0] [--threads N] [--shards 2]
              [--activation sigmoid|relu] [--data-dir DIR] [--save runs/lenet.params]
              [--plot runs/lenet.svg] [--eval CHECKPOINT]
+
+Each batch is cut into --shards shards that --threads threads (default: all cores) share
+(kiln::nn::DataParallel). The shard count fixes the arithmetic: any number of threads
+gives the same numbers, bit for bit.
 
 The learning rate defaults to the book's 0.9 for sigmoid and to 0.3 for the other
 activations, which die at 0.9. --epochs 0 prints the network summary only; --eval loads a checkpoint and reports its
@@ -38,6 +41,7 @@ fn main() {
             "lr",
             "seed",
             "threads",
+            "shards",
             "activation",
             "data-dir",
             "save",
@@ -53,15 +57,16 @@ fn main() {
     };
     // The whole run executes on the kernels' pool, so that each parallel kernel starts on
     // a pool thread instead of waking the pool from outside.
-    let outcome =
-        kiln::tensor::parallel::with_threads(threads, || run(&args).map_err(|e| e.to_string()));
+    let outcome = kiln::tensor::parallel::with_threads(threads, || {
+        run(&args, threads).map_err(|e| e.to_string())
+    });
     if let Err(e) = outcome.map_err(|e| e.to_string()).and_then(|r| r) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(args: &Args) -> Result<(), Box<dyn Error>> {
+fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     let epochs: u64 = args.get("epochs", 5);
     let batch_size: usize = args.get("batch-size", 256);
     let seed: u64 = args.get("seed", 0);
@@ -78,13 +83,17 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     );
     let data_dir = args.opt("data-dir").map(PathBuf::from);
 
-    let net = lenet::<f32>(activation);
+    let make = move || lenet::<f32>(activation);
+    let net = make();
     net.initialize(&Init::xavier(), seed)?;
+    let parallel = DataParallel::new(&net, make, args.get("shards", 2), threads)?;
 
     if let Some(checkpoint) = args.opt("eval") {
         net.load_parameters(&checkpoint)?;
         let test = FashionMnist::new(locate_fashion_mnist(data_dir.as_deref())?, false)?;
-        let acc = evaluate_accuracy(&net, DataLoader::new(&test, batch_size)?.epoch::<f32>(0))?;
+        // the same shards as in training, so the same scores to the last bit
+        let acc =
+            parallel.evaluate_accuracy(DataLoader::new(&test, batch_size)?.epoch::<f32>(0))?;
         println!("test acc {acc:.3}");
         return Ok(());
     }
@@ -100,11 +109,13 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         FashionMnist::new(&dir, false)?,
     );
     println!(
-        "training on {} train / {} test images from {}, batch {batch_size}, lr {lr}, {} threads",
+        "training on {} train / {} test images from {}, batch {batch_size}, lr {lr}, \
+         {} shards on {} threads",
         train.len(),
         test.len(),
         dir.display(),
-        kiln::tensor::parallel::num_threads()
+        parallel.shards(),
+        parallel.threads(),
     );
     let mut train_iter = DataLoader::new(&train, batch_size)?.shuffle(seed);
     let mut test_iter = DataLoader::new(&test, batch_size)?;
@@ -113,15 +124,12 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     for epoch in 0..epochs {
         let start = Instant::now();
         let bar = progress_bar(train_iter.num_batches() as u64);
-        let stats = train_epoch(
-            &net,
-            train_iter.epoch(epoch),
-            &mut trainer,
-            batch_size,
-            |s| bar.set_position(s as u64),
-        )?;
+        let stats =
+            parallel.train_epoch(train_iter.epoch(epoch), &mut trainer, batch_size, |s| {
+                bar.set_position(s as u64)
+            })?;
         bar.finish_and_clear();
-        let test_acc = evaluate_accuracy(&net, test_iter.epoch(0))?;
+        let test_acc = parallel.evaluate_accuracy(test_iter.epoch(0))?;
         println!(
             "epoch {}, loss {:.4}, train acc {:.3}, test acc {:.3}, time {:.1} sec",
             epoch + 1,

@@ -106,6 +106,23 @@ mod tests {
     }
 
     #[test]
+    fn sigmoid_is_within_three_ulp_of_the_exact_value() {
+        // the vector kernel divides by a reciprocal estimate and a Newton step
+        let xs: Vec<f32> = (0..40001)
+            .map(|i| -87.0 + 174.0 * i as f32 / 40000.0)
+            .collect();
+        let mut fast = vec![0.0; xs.len()];
+        sigmoid_slice(&xs, &mut fast);
+        let mut worst = 0;
+        for (&x, &y) in xs.iter().zip(&fast) {
+            let exact = (1.0 / (1.0 + (-(x as f64)).exp())) as f32;
+            worst = worst.max(ulps(y, exact));
+            assert!(ulps(sigmoid_f32(x), exact) <= 3, "portable sigmoid({x})");
+        }
+        assert!(worst <= 3, "vector sigmoid is {worst} ulp off");
+    }
+
+    #[test]
     fn sigmoid_saturates_cleanly() {
         let xs = [
             -1000.0,
