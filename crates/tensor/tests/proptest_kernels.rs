@@ -326,10 +326,12 @@ proptest! {
         assert_close(&fused, &expect, 1e-12)?;
         // argmax may differ where f ties (relu's zeros); f′ is 0 there, so dz agrees anyway
         let dp = Tensor::rand_uniform(fused.shape().clone(), -1.0, 1.0, &mut StdRng::seed_from_u64(c.seed ^ 5));
-        let dz = conv2d_max_pool2d_backward_z(&dp, &fused, &arg, Some(act), z.shape(), &pool).unwrap();
+        let grad = conv2d_max_pool2d_backward_z(dp.clone(), &fused, &arg, Some(act), z.shape(), &pool).unwrap();
         let mut dz_chain = max_pool2d_backward(&dp, &arg_y, y.shape(), &pool).unwrap();
         act.backward_in_place(dz_chain.data_mut(), y.data());
-        assert_close(&dz, &dz_chain, 1e-12)?;
+        assert_close(&grad.dz, &dz_chain, 1e-12)?;
+        // the pooled gradient's channel sums are dz's: the bias gradient either way
+        assert_close(&conv2d_backward_bias(&grad.pooled).unwrap(), &conv2d_backward_bias(&grad.dz).unwrap(), 1e-12)?;
         // f32 agrees with f64
         let (f32_out, _) = conv2d_max_pool2d(&t.x.cast::<f32>(), &t.w.cast::<f32>(), t.b.as_ref().map(|b| b.cast()).as_ref(), &c.params, Some(act), &pool).unwrap();
         assert_close(&f32_out, &fused.cast::<f32>(), 1e-5)?;

@@ -30,14 +30,16 @@ impl<T: Float> Backward<T> for Conv2d<T> {
         if let Some((act, y)) = &self.activation {
             act.backward_in_place(grad.data_mut(), y.data());
         }
-        conv2d_grads(&grad, &self.x, &self.w, &self.params, needs)
+        conv2d_grads(&grad, &grad, &self.x, &self.w, &self.params, needs)
     }
 }
 
 /// The gradients of x, W and (if it is an input) b of a convolution, from the gradient of
-/// its output before any activation.
+/// its output before any activation; `bias_source` is any tensor whose sums per channel
+/// equal `grad`'s (`grad` itself, or a smaller one that holds all its non-zeros).
 pub(super) fn conv2d_grads<T: Float>(
     grad: &Tensor<T>,
+    bias_source: &Tensor<T>,
     x: &Tensor<T>,
     w: &Tensor<T>,
     p: &Conv2dParams,
@@ -56,7 +58,7 @@ pub(super) fn conv2d_grads<T: Float>(
     let mut grads: Grads<T> = smallvec![gx, gw];
     if needs.len() == 3 {
         grads.push(if needs[2] {
-            Some(conv2d_backward_bias(grad)?)
+            Some(conv2d_backward_bias(bias_source)?)
         } else {
             None
         });

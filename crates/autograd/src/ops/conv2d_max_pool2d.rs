@@ -28,15 +28,15 @@ impl<T: Float> Backward<T> for Conv2dMaxPool2d<T> {
     }
 
     fn backward(&self, grad: Tensor<T>, needs: &[bool]) -> Result<Grads<T>> {
-        let dz = conv2d_max_pool2d_backward_z(
-            &grad,
+        let g = conv2d_max_pool2d_backward_z(
+            grad,
             &self.y,
             &self.argmax,
             self.activation,
             &self.z_shape,
             &self.pool,
         )?;
-        conv2d_grads(&dz, &self.x, &self.w, &self.conv, needs)
+        conv2d_grads(&g.dz, &g.pooled, &self.x, &self.w, &self.conv, needs)
     }
 }
 

@@ -74,21 +74,32 @@ pub fn conv2d_max_pool2d<T: Float>(
     Ok((Tensor::from_parts(out, pg.out_shape()), argmax))
 }
 
+/// The gradient of [`conv2d_max_pool2d`] with respect to the convolution's output.
+#[derive(Clone, Debug)]
+pub struct PooledGrad<T: Float> {
+    /// dz (N, C_out, H_out, W_out): the gradient at every position of the convolution's
+    /// output z, zero where no window's maximum was.
+    pub dz: Tensor<T>,
+    /// `dp ⊙ f′(p)` (N, C_out, H_p, W_p): the same gradient at the pooled positions only.
+    /// Its sums per channel are the bias gradient, at a quarter of the reads of dz's.
+    pub pooled: Tensor<T>,
+}
+
 /// The gradient with respect to the convolution's output z (before the activation), from
 /// the gradient `dp` of the pooled, activated output `p`: `dp ⊙ f′(p)` routed to each
-/// window's maximum.
+/// window's maximum. `dp` is taken by value and scaled in place.
 ///
 /// # Shapes
 /// dp, p (N, C_out, H_p, W_p), argmax from [`conv2d_max_pool2d`] → `z_shape`
 /// (N, C_out, H_out, W_out).
 pub fn conv2d_max_pool2d_backward_z<T: Float>(
-    dp: &Tensor<T>,
+    mut dp: Tensor<T>,
     p: &Tensor<T>,
     argmax: &[u32],
     activation: Option<Activation>,
     z_shape: &Shape,
     pool: &Pool2dParams,
-) -> Result<Tensor<T>> {
+) -> Result<PooledGrad<T>> {
     if dp.shape() != p.shape() {
         return Err(TensorError::invalid(
             "conv2d_max_pool2d_backward",
@@ -99,9 +110,9 @@ pub fn conv2d_max_pool2d_backward_z<T: Float>(
             ),
         ));
     }
-    let mut dz_pooled = dp.clone();
     if let Some(a) = activation {
-        a.backward_in_place(dz_pooled.data_mut(), p.data());
+        a.backward_in_place(dp.data_mut(), p.data());
     }
-    max_pool2d_backward(&dz_pooled, argmax, z_shape, pool)
+    let dz = max_pool2d_backward(&dp, argmax, z_shape, pool)?;
+    Ok(PooledGrad { dz, pooled: dp })
 }

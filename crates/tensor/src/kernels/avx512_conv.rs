@@ -380,7 +380,10 @@ unsafe fn input_rows<const KR: usize>(
 
 /// Weight gradient over several images: `dw[o, kk] += Σ_images Σ_n dy[o, n] ·
 /// x[taps[kk] + pos(n)]`. Each tile (up to 6 output channels × 4 taps, or 4 × 6) keeps
-/// its sums in registers across all the images, then adds their lanes into `dw` once.
+/// its sums in registers while it runs over a chunk of images, and in a scratch row of
+/// vectors between chunks; the lanes are added into `dw` once at the end. Every sum
+/// meets the images and positions in the same order whatever the chunking, so the
+/// chunking changes the speed only.
 ///
 /// # Safety
 /// As [`forward`], for every (x, dy) pair; `dw` holds m · K values.
@@ -394,33 +397,51 @@ pub unsafe fn backward_weight(
     m: usize,
     n: usize,
 ) {
+    let k = taps.len();
+    let mut scratch = vec![_mm512_setzero_ps(); m * k];
+    // When the scratch fits in L1 beside an image (a narrow layer over a large plane,
+    // such as LeNet's first), run every tile over one image at a time so that the
+    // image's dy and x stay in L1 across the tiles; otherwise (many taps, small planes)
+    // run each tile over all the images, so its sums never leave the registers.
+    let chunk = if m * k * L * 4 <= 16 << 10 {
+        1
+    } else {
+        xs.len().max(1)
+    };
     // blocks of 4 channels (× 6 taps) for wide layers, up to 6 (× 4 taps) for narrow ones
     let block = if m >= 8 { 4 } else { 6 };
-    let mut o = 0;
-    while o < m {
-        let rows = (m - o).min(block);
-        // SAFETY: forwarded; `rows` matches the const parameter.
-        unsafe {
-            match rows {
-                1 => weight_rows::<1>(xs, taps, pos, dys, dw, o, n),
-                2 => weight_rows::<2>(xs, taps, pos, dys, dw, o, n),
-                3 => weight_rows::<3>(xs, taps, pos, dys, dw, o, n),
-                4 => weight_rows::<4>(xs, taps, pos, dys, dw, o, n),
-                5 => weight_rows::<5>(xs, taps, pos, dys, dw, o, n),
-                _ => weight_rows::<6>(xs, taps, pos, dys, dw, o, n),
+    for (xc, dc) in xs.chunks(chunk).zip(dys.chunks(chunk)) {
+        let mut o = 0;
+        while o < m {
+            let rows = (m - o).min(block);
+            let sums = &mut scratch[o * k..(o + rows) * k];
+            // SAFETY: forwarded; `rows` matches the const parameter.
+            unsafe {
+                match rows {
+                    1 => weight_rows::<1>(xc, taps, pos, dc, sums, o, n),
+                    2 => weight_rows::<2>(xc, taps, pos, dc, sums, o, n),
+                    3 => weight_rows::<3>(xc, taps, pos, dc, sums, o, n),
+                    4 => weight_rows::<4>(xc, taps, pos, dc, sums, o, n),
+                    5 => weight_rows::<5>(xc, taps, pos, dc, sums, o, n),
+                    _ => weight_rows::<6>(xc, taps, pos, dc, sums, o, n),
+                }
             }
+            o += rows;
         }
-        o += rows;
+    }
+    for (d, &s) in dw.iter_mut().zip(&scratch) {
+        *d += _mm512_reduce_add_ps(s);
     }
 }
 
+/// Output channels `o0 .. o0 + MR` (their sums are `sums`, MR rows of K vectors).
 #[target_feature(enable = "avx512f")]
 unsafe fn weight_rows<const MR: usize>(
     xs: &[&[f32]],
     taps: &[isize],
     pos: &[PosVec],
     dys: &[&[f32]],
-    dw: &mut [f32],
+    sums: &mut [__m512],
     o0: usize,
     n: usize,
 ) {
@@ -432,12 +453,12 @@ unsafe fn weight_rows<const MR: usize>(
         // SAFETY: forwarded; `cols` matches the const parameter.
         unsafe {
             match cols {
-                1 => weight_tile::<MR, 1>(xs, taps, kk, pos, dys, dw, o0, n),
-                2 => weight_tile::<MR, 2>(xs, taps, kk, pos, dys, dw, o0, n),
-                3 => weight_tile::<MR, 3>(xs, taps, kk, pos, dys, dw, o0, n),
-                4 => weight_tile::<MR, 4>(xs, taps, kk, pos, dys, dw, o0, n),
-                5 => weight_tile::<MR, 5>(xs, taps, kk, pos, dys, dw, o0, n),
-                _ => weight_tile::<MR, 6>(xs, taps, kk, pos, dys, dw, o0, n),
+                1 => weight_tile::<MR, 1>(xs, taps, kk, pos, dys, sums, o0, n),
+                2 => weight_tile::<MR, 2>(xs, taps, kk, pos, dys, sums, o0, n),
+                3 => weight_tile::<MR, 3>(xs, taps, kk, pos, dys, sums, o0, n),
+                4 => weight_tile::<MR, 4>(xs, taps, kk, pos, dys, sums, o0, n),
+                5 => weight_tile::<MR, 5>(xs, taps, kk, pos, dys, sums, o0, n),
+                _ => weight_tile::<MR, 6>(xs, taps, kk, pos, dys, sums, o0, n),
             }
         }
         kk += cols;
@@ -453,12 +474,15 @@ unsafe fn weight_tile<const MR: usize, const KR: usize>(
     kk0: usize,
     pos: &[PosVec],
     dys: &[&[f32]],
-    dw: &mut [f32],
+    sums: &mut [__m512],
     o0: usize,
     n: usize,
 ) {
     let k = taps.len();
     let mut sum = [[_mm512_setzero_ps(); KR]; MR];
+    for (r, sum_r) in sum.iter_mut().enumerate() {
+        sum_r.copy_from_slice(&sums[r * k + kk0..r * k + kk0 + KR]);
+    }
     for (x, dy) in xs.iter().zip(dys) {
         for (v, p) in pos.iter().enumerate() {
             let mut xv = [_mm512_setzero_ps(); KR];
@@ -484,9 +508,7 @@ unsafe fn weight_tile<const MR: usize, const KR: usize>(
         }
     }
     for (r, sum_r) in sum.iter().enumerate() {
-        for (c, &s) in sum_r.iter().enumerate() {
-            dw[(o0 + r) * k + kk0 + c] += _mm512_reduce_add_ps(s);
-        }
+        sums[r * k + kk0..r * k + kk0 + KR].copy_from_slice(sum_r);
     }
 }
 

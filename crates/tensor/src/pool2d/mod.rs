@@ -360,19 +360,20 @@ pub fn max_pool2d_backward<T: Float>(
             dx_p[at as usize] += d;
         }
     };
-    let mut dx = vec![T::ZERO; x_shape.numel()];
-    if plane_in > 0 {
-        if crate::parallel::worth_splitting(dx.len()) {
-            use rayon::prelude::*;
-            dx.par_chunks_mut(plane_in)
-                .enumerate()
-                .for_each(|(p, dx_p)| unpool_plane(p, dx_p));
-        } else {
-            dx.chunks_mut(plane_in)
-                .enumerate()
-                .for_each(|(p, dx_p)| unpool_plane(p, dx_p));
-        }
-    }
+    // each task of images zeroes its part just before scattering into it, while the
+    // part is in cache (one large zeroed allocation streamed the whole gradient through
+    // memory once more)
+    let planes_per_image = g.c * plane_in;
+    let dx = crate::parallel::collect_image_tasks(
+        g.n,
+        planes_per_image,
+        x_shape.numel(),
+        |images, part: &mut [T]| {
+            for (p, dx_p) in part.chunks_exact_mut(plane_in.max(1)).enumerate() {
+                unpool_plane(images.start * g.c + p, dx_p);
+            }
+        },
+    );
     Ok(Tensor::from_parts(dx, x_shape.clone()))
 }
 
