@@ -12,7 +12,7 @@ use crate::activation::Activation;
 use crate::error::{Result, TensorError};
 use crate::float::Float;
 use crate::parallel::{worth_splitting, IMAGES_PER_TASK};
-use crate::pool2d::{max_pool2d_backward, max_pool2d_with_argmax, Pool2dParams};
+use crate::pool2d::{max_pool2d_backward, max_pool_planes, Pool2dParams};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -44,10 +44,7 @@ pub fn conv2d_max_pool2d<T: Float>(
         };
         let x_sub = &x.data()[images.start * in_image..images.end * in_image];
         let z = lowered::forward(&sub, x_sub, weight.data(), bias.map(Tensor::data), None);
-        let z = Tensor::from_vec(z, sub.out_shape())?;
-        let (p, arg) = max_pool2d_with_argmax(&z, pool)?;
-        out.copy_from_slice(p.data());
-        argmax.copy_from_slice(&arg);
+        max_pool_planes(&z, &pg, out, argmax);
         if let Some(a) = activation {
             a.apply_in_place(out);
         }

@@ -215,38 +215,54 @@ pub fn max_pool2d_with_argmax<T: Float>(
     let planes = g.n * g.c;
     let mut out = vec![T::ZERO; planes * plane_out];
     let mut argmax = vec![0u32; planes * plane_out];
-    if plane_out == 0 {
-        return Ok((Tensor::from_parts(out, g.out_shape()), argmax));
-    }
-    let tiled = g.tiles_exactly();
-    let (hs, ws) = g.spans();
-    let pool_plane = |p: usize, y: &mut [T], arg: &mut [u32]| {
-        let x_p = &x.data()[p * plane_in..(p + 1) * plane_in];
-        if tiled && g.params.kernel == Hw::new(2, 2) && fast_2x2(x_p, y, arg, &g) {
-            return;
-        }
-        if tiled {
-            max_plane_tiled(x_p, y, arg, &g);
+    if plane_out > 0 {
+        if crate::parallel::worth_splitting(x.numel()) {
+            use rayon::prelude::*;
+            x.data()
+                .par_chunks(plane_in)
+                .zip(out.par_chunks_mut(plane_out))
+                .zip(argmax.par_chunks_mut(plane_out))
+                .for_each(|((x_p, y), arg)| max_pool_planes(x_p, &g, y, arg));
         } else {
-            max_plane(x_p, y, arg, &g, &hs, &ws);
-        }
-    };
-    if crate::parallel::worth_splitting(x.numel()) {
-        use rayon::prelude::*;
-        out.par_chunks_mut(plane_out)
-            .zip(argmax.par_chunks_mut(plane_out))
-            .enumerate()
-            .for_each(|(p, (y, arg))| pool_plane(p, y, arg));
-    } else {
-        for (p, (y, arg)) in out
-            .chunks_mut(plane_out)
-            .zip(argmax.chunks_mut(plane_out))
-            .enumerate()
-        {
-            pool_plane(p, y, arg);
+            max_pool_planes(x.data(), &g, &mut out, &mut argmax);
         }
     }
     Ok((Tensor::from_parts(out, g.out_shape()), argmax))
+}
+
+/// Max pooling of whole (H, W) planes of `x`, as many as `x` holds, into `out` and
+/// `argmax` (one plane of each per input plane), on the calling thread: the body of
+/// [`max_pool2d_with_argmax`], and what a fused op calls on its own buffer.
+pub(crate) fn max_pool_planes<T: Float>(
+    x: &[T],
+    g: &PoolGeometry,
+    out: &mut [T],
+    argmax: &mut [u32],
+) {
+    let (plane_in, plane_out) = (g.h * g.w, g.h_out * g.w_out);
+    if plane_in == 0 || plane_out == 0 {
+        return;
+    }
+    let tiled = g.tiles_exactly();
+    let (hs, ws) = if tiled {
+        (Vec::new(), Vec::new())
+    } else {
+        g.spans()
+    };
+    for ((x_p, y), arg) in x
+        .chunks_exact(plane_in)
+        .zip(out.chunks_exact_mut(plane_out))
+        .zip(argmax.chunks_exact_mut(plane_out))
+    {
+        if tiled && g.params.kernel == Hw::new(2, 2) && fast_2x2(x_p, y, arg, g) {
+            continue;
+        }
+        if tiled {
+            max_plane_tiled(x_p, y, arg, g);
+        } else {
+            max_plane(x_p, y, arg, g, &hs, &ws);
+        }
+    }
 }
 
 /// 2×2, stride 2 max pooling of one plane with the AVX-512 kernel, if it applies (f32 on
