@@ -99,13 +99,13 @@ pub trait Block<T: Float> {
     }
 
     /// Runs this block followed by max pooling with `pool` as one op, if the block can
-    /// (a convolution can: see `Var::conv2d_max_pool2d`); `pool_name` names the pooling
-    /// layer in errors. `None` means "run them one after the other".
+    /// (a convolution can: see `Var::conv2d_max_pool2d`); `pool_layer` is the pooling
+    /// layer, named in errors. `None` means "run them one after the other".
     fn forward_then_max_pool(
         &self,
         _x: &Var<T>,
         _pool: &Pool2dParams,
-        _pool_name: &str,
+        _pool_layer: &dyn Block<T>,
     ) -> Option<Result<Var<T>>> {
         None
     }

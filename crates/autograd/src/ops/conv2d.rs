@@ -7,7 +7,7 @@ use kiln_tensor::conv2d::{
     conv2d_activation, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight,
 };
 use kiln_tensor::{Activation, Conv2dParams, Float, Tensor};
-use smallvec::smallvec;
+use smallvec::{smallvec, SmallVec};
 use std::rc::Rc;
 
 /// y = f(z), z = conv2d(x, W) + b, f an optional activation. dz = dy ⊙ f′ (written in
@@ -100,7 +100,7 @@ impl<T: Float> Var<T> {
             params,
             activation,
         )?;
-        let mut inputs = vec![self, weight];
+        let mut inputs: SmallVec<[&Var<T>; 3]> = smallvec![self, weight];
         inputs.extend(bias);
         Var::record("conv2d", &inputs, y, |y| Conv2d {
             x: Rc::clone(self.value_rc()),

@@ -7,6 +7,7 @@ use crate::tape::{Backward, Grads};
 use crate::{Result, Var};
 use kiln_tensor::conv2d::pooled::{conv2d_max_pool2d, conv2d_max_pool2d_backward_z};
 use kiln_tensor::{Activation, Conv2dParams, Float, Pool2dParams, Shape, Tensor};
+use smallvec::{smallvec, SmallVec};
 use std::rc::Rc;
 
 /// y = max_pool(f(z)), z = conv2d(x, W) + b. dz = the window maxima's share of dy ⊙ f′(y)
@@ -63,7 +64,7 @@ impl<T: Float> Var<T> {
             pool,
         )?;
         let g = conv.geometry("conv2d", self.shape(), weight.shape())?;
-        let mut inputs = vec![self, weight];
+        let mut inputs: SmallVec<[&Var<T>; 3]> = smallvec![self, weight];
         inputs.extend(bias);
         Var::record("conv2d_max_pool2d", &inputs, y, move |y| Conv2dMaxPool2d {
             x: Rc::clone(self.value_rc()),

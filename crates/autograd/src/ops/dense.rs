@@ -4,7 +4,7 @@
 use crate::tape::{Backward, Grads};
 use crate::{AutogradError, Result, Var};
 use kiln_tensor::{Activation, Float, Tensor};
-use smallvec::smallvec;
+use smallvec::{smallvec, SmallVec};
 use std::rc::Rc;
 
 /// y = f(z), z = x · Wᵀ + b, f an optional activation. dz = dy ⊙ f′ (from the saved y);
@@ -98,7 +98,7 @@ impl<T: Float> Var<T> {
         if let Some(a) = activation {
             a.apply_in_place(y.data_mut());
         }
-        let mut inputs = vec![self, weight];
+        let mut inputs: SmallVec<[&Var<T>; 3]> = smallvec![self, weight];
         inputs.extend(bias);
         Var::record("dense", &inputs, y, |y| Dense {
             x: Rc::clone(self.value_rc()),

@@ -23,6 +23,11 @@ impl<T: Float> Backward<T> for Reshape {
 impl<T: Float> Var<T> {
     /// The same elements under a shape with the same element count.
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Var<T>> {
+        let shape = shape.into();
+        if &shape == self.shape() {
+            // nothing to do, nothing to record: the same value (and its gradient path)
+            return Ok(self.clone());
+        }
         let value = self.value().reshape(shape)?;
         Var::record("reshape", &[self], value, |_| Reshape {
             x_shape: self.shape().clone(),

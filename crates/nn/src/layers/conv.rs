@@ -183,7 +183,7 @@ impl<T: Float> Block<T> for Conv2D<T> {
         &self,
         x: &Var<T>,
         pool: &Pool2dParams,
-        pool_name: &str,
+        pool_layer: &dyn Block<T>,
     ) -> Option<Result<Var<T>>> {
         let run = || -> Result<Var<T>> {
             let (w, b) = self.prepare(x)?;
@@ -193,7 +193,7 @@ impl<T: Float> Block<T> for Conv2D<T> {
             let pooling =
                 matches!(&e, NnError::Autograd(AutogradError::Tensor(t)) if t.op() == "max_pool2d");
             e.in_layer(if pooling {
-                pool_name.to_string()
+                pool_layer.name()
             } else {
                 self.name()
             })

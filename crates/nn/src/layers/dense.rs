@@ -96,7 +96,7 @@ impl<T: Float> Dense<T> {
             return Err(NnError::invalid("dense", "units must be ≥ 1"));
         }
         check_input("dense", x.value())?;
-        let dims = x.dims().to_vec();
+        let dims = x.dims();
         let x2 = match (self.flatten, dims.split_last()) {
             (true, _) => x.flatten()?,
             (false, Some((&last, lead))) => x.reshape([lead.iter().product(), last])?,

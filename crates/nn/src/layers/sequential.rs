@@ -105,7 +105,7 @@ impl<T: Float> Block<T> for Sequential<T> {
             let block = &self.children[i];
             if let Some(next) = self.children.get(i + 1) {
                 if let Some(pool) = next.max_pool_params() {
-                    if let Some(fused) = block.forward_then_max_pool(&y, &pool, &next.name()) {
+                    if let Some(fused) = block.forward_then_max_pool(&y, &pool, next.as_ref()) {
                         y = fused?;
                         i += 2;
                         continue;
