@@ -49,8 +49,10 @@ struct ShardGradient<T: Float> {
     grads: Vec<Option<Tensor<T>>>,
 }
 
-/// A thread's answer: per shard, by shard index.
+/// A thread's answer: that its replica is built and matches, or per shard (by shard
+/// index) what it computed.
 enum Done<T: Float> {
+    Ready,
     Gradients(Vec<(usize, Result<ShardGradient<T>>)>),
     Scores(Vec<(usize, Result<Tensor<T>>)>),
 }
@@ -157,7 +159,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
             |net, params, shard| shard_gradient(net, params, shard.images, &shard.labels),
             |done| match done {
                 Done::Gradients(rs) => rs,
-                Done::Scores(_) => unreachable!("a gradient job is answered with gradients"),
+                _ => unreachable!("a gradient job is answered with gradients"),
             },
         )?;
         self.reduce(results)
@@ -174,7 +176,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
                 |net, _, shard| predict(net, shard.images),
                 |done| match done {
                     Done::Scores(rs) => rs,
-                    Done::Gradients(_) => unreachable!("a predict job is answered with scores"),
+                    _ => unreachable!("a predict job is answered with scores"),
                 },
             )?
             .into_iter()
@@ -389,7 +391,7 @@ fn serve<T: Float, N: Block<T>>(
         )));
         return;
     }
-    if done.send(Ok(Done::Scores(Vec::new()))).is_err() {
+    if done.send(Ok(Done::Ready)).is_err() {
         return;
     }
     let params = dict.into_params();

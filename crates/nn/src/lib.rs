@@ -3,7 +3,8 @@
 //! Gluon's neural-network layer for kiln: blocks ([`Conv2D`], [`MaxPool2D`],
 //! [`AvgPool2D`], [`Dense`], [`Flatten`], [`Activation`], [`Sequential`]) with deferred
 //! shape inference, initializers, a [`Trainer`] with SGD, losses, metrics, atomic
-//! checkpoints and a network [`Summary`] with receptive fields.
+//! checkpoints, a network [`Summary`] with receptive fields, and [`DataParallel`], which
+//! spreads each batch over several threads with results that do not depend on how many.
 //!
 //! ```
 //! use kiln_nn::{Activation::Sigmoid, BlockExt, Conv2D, Dense, Init, MaxPool2D, Sequential};
