@@ -31,7 +31,13 @@ struct ConvCase {
 
 fn conv_case() -> impl Strategy<Value = ConvCase> {
     (
-        (1usize..4, 1usize..4, 1usize..4, 1usize..4),
+        // 16 or 32 output channels per group take the lanes path of the weight gradient
+        (
+            1usize..4,
+            1usize..4,
+            1usize..4,
+            prop_oneof![3 => 1usize..4, 1 => Just(16), 1 => Just(32)],
+        ),
         (1usize..10, 1usize..10, 1usize..5, 1usize..5),
         (
             1usize..4,

@@ -16,6 +16,8 @@ use std::rc::Rc;
 /// (per thread), since a network convolves the same shapes on every call.
 struct Plan {
     pos: Vec<PosVec>,
+    /// The input offset each output position reads at tap 0, one per position.
+    offsets: Vec<isize>,
     taps: Vec<isize>,
     /// Padded input height and width.
     hp: usize,
@@ -61,7 +63,16 @@ impl Plan {
                 }
             }
         }
-        Some(Plan { pos, taps, hp, wp })
+        let offsets = (0..g.h_out * g.w_out)
+            .map(|p| ((p / g.w_out) * g.stride.h * wp + p % g.w_out) as isize)
+            .collect();
+        Some(Plan {
+            pos,
+            offsets,
+            taps,
+            hp,
+            wp,
+        })
     }
 
     fn padded(&self, g: &ConvGeometry) -> bool {
@@ -348,18 +359,15 @@ pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> 
                 .clone()
                 .map(|n| &dy[n * out_image + grp * og * plane..][..og * plane])
                 .collect();
+            let dw_g = &mut dw[grp * og * k..(grp + 1) * og * k];
             // SAFETY: AVX-512F is present; every tap offset plus position lies inside each
             // (padded) group input by the geometry.
             unsafe {
-                k::backward_weight(
-                    &inputs,
-                    &plan.taps,
-                    &plan.pos,
-                    &dys,
-                    &mut dw[grp * og * k..(grp + 1) * og * k],
-                    og,
-                    plane,
-                )
+                if og % 16 == 0 {
+                    k::backward_weight_lanes(&inputs, &plan.taps, &plan.offsets, &dys, dw_g, og)
+                } else {
+                    k::backward_weight(&inputs, &plan.taps, &plan.pos, &dys, dw_g, og, plane)
+                }
             };
         }
         dw

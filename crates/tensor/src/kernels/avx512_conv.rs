@@ -507,6 +507,142 @@ unsafe fn weight_tile<const MR: usize, const KR: usize>(
     }
 }
 
+/// Weight gradient with 16 output channels in the lanes of a vector, for layers whose
+/// output channels come in multiples of 16 (LeNet's conv2): `dw[o, kk] += Σ_images Σ_p
+/// x[taps[kk] + offsets[p]] · dy[o, p]`. Each tap's sums for 16 channels are one vector,
+/// fed by one broadcast input value and one row of the transposed dy per position: no
+/// masked, line-splitting input loads and no lane reductions, which bound
+/// [`backward_weight`] on such layers. Every sum runs over images, then positions, in
+/// order.
+///
+/// # Safety
+/// AVX-512F; `m` a multiple of 16; every `taps[kk] + offsets[p]` inside each x; each dy
+/// holds m rows of `offsets.len()` values; `dw` holds m · K values.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn backward_weight_lanes(
+    xs: &[&[f32]],
+    taps: &[isize],
+    offsets: &[isize],
+    dys: &[&[f32]],
+    dw: &mut [f32],
+    m: usize,
+) {
+    debug_assert_eq!(m % L, 0);
+    let n = offsets.len();
+    // dy (m × n) of every image, transposed to (n × m)
+    let mut dyt = vec![0.0f32; dys.len() * n * m];
+    // lane o of a gather reads channel o's value at position p
+    let rows = _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi32(n as i32),
+    );
+    for (dy, t) in dys.iter().zip(dyt.chunks_exact_mut((n * m).max(1))) {
+        debug_assert!(dy.len() >= m * n);
+        for ob in (0..m).step_by(L) {
+            for p in 0..n {
+                // SAFETY: rows ob..ob + 16 of dy, column p < n.
+                unsafe {
+                    let v = _mm512_i32gather_ps::<4>(rows, dy.as_ptr().add(ob * n + p));
+                    _mm512_storeu_ps(t.as_mut_ptr().add(p * m + ob), v);
+                }
+            }
+        }
+    }
+    let k = taps.len();
+    for ob in (0..m).step_by(L) {
+        let mut kk = 0;
+        while kk < k {
+            let step = match k - kk {
+                r if r >= 12 => 12,
+                r if r >= 8 => 8,
+                r if r >= 4 => 4,
+                r if r >= 2 => 2,
+                _ => 1,
+            };
+            let args = LanesTile {
+                xs,
+                taps: &taps[kk..kk + step],
+                offsets,
+                dyt: &dyt,
+                m,
+                ob,
+            };
+            // SAFETY: forwarded; `step` matches the const parameter.
+            let sums: &[__m512] = &unsafe {
+                match step {
+                    12 => lanes_tile::<12>(&args).to_vec(),
+                    8 => lanes_tile::<8>(&args).to_vec(),
+                    4 => lanes_tile::<4>(&args).to_vec(),
+                    2 => lanes_tile::<2>(&args).to_vec(),
+                    _ => lanes_tile::<1>(&args).to_vec(),
+                }
+            };
+            for (t, &s) in sums.iter().enumerate() {
+                let mut lanes = [0.0f32; L];
+                // SAFETY: 16 floats.
+                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), s) };
+                for (o, v) in lanes.iter().enumerate() {
+                    dw[(ob + o) * k + kk + t] += v;
+                }
+            }
+            kk += step;
+        }
+    }
+}
+
+struct LanesTile<'a> {
+    xs: &'a [&'a [f32]],
+    taps: &'a [isize],
+    offsets: &'a [isize],
+    dyt: &'a [f32],
+    m: usize,
+    ob: usize,
+}
+
+/// `TB` taps × 16 channels: positions four at a time, each tap's four input values
+/// broadcast from memory against the four positions' dy rows.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn lanes_tile<const TB: usize>(a: &LanesTile<'_>) -> [__m512; TB] {
+    let (n, m) = (a.offsets.len(), a.m);
+    // a fixed-size copy, so that the tap loops unroll and the sums stay in registers
+    let taps: [isize; TB] = std::array::from_fn(|t| a.taps[t]);
+    let mut acc = [_mm512_setzero_ps(); TB];
+    for (i, x) in a.xs.iter().enumerate() {
+        let dyt = &a.dyt[i * n * m..(i + 1) * n * m];
+        let x = x.as_ptr();
+        let mut p = 0;
+        while p + 4 <= n {
+            // SAFETY: rows p..p + 4 of this image's transposed dy, 16 channels from ob.
+            let d: [__m512; 4] = std::array::from_fn(|j| unsafe {
+                _mm512_loadu_ps(dyt.as_ptr().add((p + j) * m + a.ob))
+            });
+            let base: [*const f32; 4] =
+                std::array::from_fn(|j| x.wrapping_offset(a.offsets[p + j]));
+            for t in 0..TB {
+                for j in 0..4 {
+                    // SAFETY: the caller guarantees tap + offset lies inside x.
+                    let v = unsafe { _mm512_set1_ps(*base[j].wrapping_offset(taps[t])) };
+                    acc[t] = _mm512_fmadd_ps(v, d[j], acc[t]);
+                }
+            }
+            p += 4;
+        }
+        while p < n {
+            // SAFETY: as above, for one position.
+            let d = unsafe { _mm512_loadu_ps(dyt.as_ptr().add(p * m + a.ob)) };
+            let b = x.wrapping_offset(a.offsets[p]);
+            for t in 0..TB {
+                // SAFETY: as above.
+                let v = unsafe { _mm512_set1_ps(*b.wrapping_offset(taps[t])) };
+                acc[t] = _mm512_fmadd_ps(v, d, acc[t]);
+            }
+            p += 1;
+        }
+    }
+    acc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
