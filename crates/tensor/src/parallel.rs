@@ -106,18 +106,32 @@ pub fn collect_image_tasks<T: Float>(
     work: usize,
     f: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync + Send,
 ) -> Vec<T> {
-    let len = n * per_image;
-    let mut out: Vec<T> = Vec::with_capacity(len);
-    let spare = &mut out.spare_capacity_mut()[..len];
     let init_then = |images: std::ops::Range<usize>, part: &mut [MaybeUninit<T>]| {
         part.fill(MaybeUninit::new(T::ZERO));
         // SAFETY: every element of `part` was just initialized.
         let part = unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) };
         f(images, part);
     };
-    for_each_image_task(n, spare, per_image, work, init_then);
+    // SAFETY: `init_then` initializes every element of each part before anything else.
+    unsafe { fill_image_tasks(n, per_image, work, init_then) }
+}
+
+/// [`collect_image_tasks`] for a kernel that writes every element of its part, which it
+/// receives uninitialized: nothing is zeroed.
+///
+/// # Safety
+/// `f` must initialize every element of the part it is given.
+pub unsafe fn fill_image_tasks<T: Float>(
+    n: usize,
+    per_image: usize,
+    work: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let len = n * per_image;
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    for_each_image_task(n, &mut out.spare_capacity_mut()[..len], per_image, work, f);
     // SAFETY: the tasks cover all `len` elements (chunks of IMAGES_PER_TASK·per_image
-    // over n images), and each initialized its chunk before returning.
+    // over n images), and the caller guarantees each initialized its chunk.
     unsafe { out.set_len(len) };
     out
 }

@@ -98,7 +98,8 @@ pub unsafe fn sum(x: &[f32]) -> f32 {
 
 /// The gradient of [`max_pool_2x2`] for one plane: each window's gradient written to its
 /// recorded maximum and 0 to the window's other three elements (the windows tile the
-/// plane, so nothing needs adding). Columns and rows past 2·w_out, 2·h_out are untouched.
+/// plane, so nothing needs adding). Columns and rows past 2·w_out, 2·h_out are untouched;
+/// the rest of `dx` is only written, never read, so it may start uninitialized.
 ///
 /// # Safety
 /// AVX-512F; sizes as [`max_pool_2x2`], with `dx` in place of `x` and every `arg` inside
@@ -110,7 +111,7 @@ pub unsafe fn max_unpool_2x2(
     w: usize,
     h_out: usize,
     w_out: usize,
-    dx: &mut [f32],
+    dx: &mut [std::mem::MaybeUninit<f32>],
 ) {
     debug_assert!(dx.len() >= 2 * h_out * w && w >= 2 * w_out);
     let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -137,7 +138,10 @@ pub unsafe fn max_unpool_2x2(
             let rows = [(pick(0), pick(1)), (pick(w as i32), pick(w as i32 + 1))];
             let (m_lo, m_hi) = (lanes(2 * count), lanes((2 * count).saturating_sub(16)));
             for (r, (left, right)) in rows.into_iter().enumerate() {
-                let row = dx.as_mut_ptr().wrapping_add((2 * oh + r) * w + 2 * ow0);
+                let row = dx
+                    .as_mut_ptr()
+                    .cast::<f32>()
+                    .wrapping_add((2 * oh + r) * w + 2 * ow0);
                 // SAFETY: the masks stop at 2·w_out values of the row, inside dx.
                 unsafe {
                     _mm512_mask_storeu_ps(row, m_lo, _mm512_permutex2var_ps(left, inter_lo, right));

@@ -44,6 +44,15 @@ pub fn as_f32_mut<T: Float>(s: &mut [T]) -> Option<&mut [f32]> {
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
 }
 
+/// An uninitialized slice as one of `f32` when `T` is `f32`.
+pub fn as_f32_uninit<T: Float>(
+    s: &mut [std::mem::MaybeUninit<T>],
+) -> Option<&mut [std::mem::MaybeUninit<f32>]> {
+    // SAFETY: T is f32, so MaybeUninit<T> and MaybeUninit<f32> have identical layouts.
+    (TypeId::of::<T>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
+}
+
 /// A `Vec<f32>` as a `Vec<T>` when `T` is `f32` (no copy).
 pub fn vec_from_f32<T: Float>(v: Vec<f32>) -> Option<Vec<T>> {
     let any: Box<dyn std::any::Any> = Box::new(v);
