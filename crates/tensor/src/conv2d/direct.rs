@@ -8,8 +8,9 @@ use crate::activation::Activation;
 use crate::float::Float;
 use crate::kernels::avx512_conv::{self as k, PosVec};
 use crate::kernels::{as_f32, as_f32_mut, vec_from_f32};
-use crate::parallel::{collect_image_tasks, map_image_tasks};
+use crate::parallel::{collect_image_tasks, fill_image_tasks, map_image_tasks};
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 use std::rc::Rc;
 
 /// What the kernels need to know about one convolution: computed once per shape and kept
@@ -122,48 +123,47 @@ pub(super) fn forward<T: Float>(
     };
     let (in_image, out_image, in_group, padded_group) = sizes(g, plan);
     let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
-    let out = collect_image_tasks(
-        g.n,
-        out_image,
-        g.n * out_image * k,
-        |images, out: &mut [f32]| {
-            let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
-            for (y_n, n) in out.chunks_exact_mut(out_image).zip(images) {
-                for grp in 0..g.groups {
-                    let x_g = &x[n * in_image + grp * in_group..][..in_group];
-                    let input: &[f32] = if plan.padded(g) {
-                        plan.pad_into(g, x_g, &mut buf);
-                        &buf
-                    } else {
-                        x_g
-                    };
-                    let y_g = &mut y_n[grp * og * plane..(grp + 1) * og * plane];
-                    let epi = k::Epilogue {
-                        bias: bias.map(|b| &b[grp * og..(grp + 1) * og]),
-                        activation: activation
-                            .filter(|a| matches!(a, Activation::Sigmoid | Activation::Relu)),
-                    };
-                    // SAFETY: AVX-512F is present (Plan::get checked); every tap offset plus
-                    // position lies inside the (padded) group input by the geometry.
-                    unsafe {
-                        k::forward(
-                            input,
-                            &plan.taps,
-                            &plan.pos,
-                            &w[grp * og * k..(grp + 1) * og * k],
-                            y_g,
-                            og,
-                            plane,
-                            epi,
-                        )
-                    };
-                }
-                if let Some(a @ (Activation::Tanh | Activation::SoftRelu)) = activation {
-                    a.apply_in_place(y_n);
-                }
+    let fill = |images: std::ops::Range<usize>, out: &mut [MaybeUninit<f32>]| {
+        let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
+        for (y_n, n) in out.chunks_exact_mut(out_image).zip(images) {
+            for grp in 0..g.groups {
+                let x_g = &x[n * in_image + grp * in_group..][..in_group];
+                let input: &[f32] = if plan.padded(g) {
+                    plan.pad_into(g, x_g, &mut buf);
+                    &buf
+                } else {
+                    x_g
+                };
+                let y_g = &mut y_n[grp * og * plane..(grp + 1) * og * plane];
+                let epi = k::Epilogue {
+                    bias: bias.map(|b| &b[grp * og..(grp + 1) * og]),
+                    activation: activation
+                        .filter(|a| matches!(a, Activation::Sigmoid | Activation::Relu)),
+                };
+                // SAFETY: AVX-512F is present (Plan::get checked); every tap offset plus
+                // position lies inside the (padded) group input by the geometry.
+                unsafe {
+                    k::forward(
+                        input,
+                        &plan.taps,
+                        &plan.pos,
+                        &w[grp * og * k..(grp + 1) * og * k],
+                        y_g,
+                        og,
+                        plane,
+                        epi,
+                    )
+                };
             }
-        },
-    );
+            if let Some(a @ (Activation::Tanh | Activation::SoftRelu)) = activation {
+                // SAFETY: the kernel wrote every element of the image's output.
+                let y_n = unsafe { &mut *(y_n as *mut [MaybeUninit<f32>] as *mut [f32]) };
+                a.apply_in_place(y_n);
+            }
+        }
+    };
+    // SAFETY: the kernel writes all og·plane outputs of every group of every image.
+    let out = unsafe { fill_image_tasks(g.n, out_image, g.n * out_image * k, fill) };
     vec_from_f32(out)
 }
 
@@ -211,6 +211,10 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> O
                     };
                     match &transposed {
                         Some(t) => {
+                            // SAFETY: a zeroed slice seen as maybe-uninitialized; the kernel
+                            // only stores valid values into it.
+                            let target =
+                                unsafe { &mut *(target as *mut [f32] as *mut [MaybeUninit<f32>]) };
                             t.pad_into(g, dy_g, &mut dy_padded);
                             // SAFETY: AVX-512F is present; the transposed geometry keeps every
                             // tap offset plus position inside dy_padded.

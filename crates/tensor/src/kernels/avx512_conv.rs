@@ -8,6 +8,7 @@
 use super::avx512::{lanes, sigmoid16};
 use crate::activation::Activation;
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Lanes per vector.
 const L: usize = 16;
@@ -146,7 +147,8 @@ impl Epilogue<'_> {
 }
 
 /// Forward: `y[o, n] = f(b[o] + Σ_kk w[o, kk] · x[taps[kk] + pos(n)])`, with w
-/// (m × taps.len()) and y (m × n) row-major. The epilogue's activation must be `None`,
+/// (m × taps.len()) and y (m × n) row-major. Every element of y is written and none is
+/// read, so y may start uninitialized. The epilogue's activation must be `None`,
 /// `Sigmoid` or `Relu`.
 ///
 /// # Safety
@@ -159,7 +161,7 @@ pub unsafe fn forward(
     taps: &[isize],
     pos: &[PosVec],
     w: &[f32],
-    y: &mut [f32],
+    y: &mut [MaybeUninit<f32>],
     m: usize,
     n: usize,
     epi: Epilogue<'_>,
@@ -204,7 +206,7 @@ unsafe fn forward_rows<const MR: usize>(
     taps: &[isize],
     pos: &[PosVec],
     w: &[f32],
-    y: &mut [f32],
+    y: &mut [MaybeUninit<f32>],
     n: usize,
     epi: Epilogue<'_>,
 ) {
@@ -238,7 +240,7 @@ unsafe fn forward_tile<const MR: usize, const NV: usize>(
     taps: &[isize],
     pos: &[PosVec],
     w: &[f32],
-    y: &mut [f32],
+    y: &mut [MaybeUninit<f32>],
     n: usize,
     first: usize,
     epi: Epilogue<'_>,
@@ -291,7 +293,11 @@ unsafe fn forward_tile<const MR: usize, const NV: usize>(
             };
             // SAFETY: row r of y, positions limited by the valid mask.
             unsafe {
-                _mm512_mask_storeu_ps(y.as_mut_ptr().add(r * n + (first + q) * L), p.valid, a)
+                _mm512_mask_storeu_ps(
+                    y.as_mut_ptr().cast::<f32>().add(r * n + (first + q) * L),
+                    p.valid,
+                    a,
+                )
             };
         }
     }
