@@ -117,9 +117,7 @@ impl<'a> DataLoader<'a> {
             LastBatch::Discard => all.truncate(full),
             LastBatch::Rollover => self.carry = all.split_off(full),
         }
-        let table = (0..256)
-            .map(|v| T::from_f64((v as f64 / 255.0 - self.mean) / self.std))
-            .collect();
+        let table = std::array::from_fn(|v| T::from_f64((v as f64 / 255.0 - self.mean) / self.std));
         Batches {
             loader: self,
             order: all,
@@ -134,8 +132,9 @@ pub struct Batches<'l, 'a, T: Float> {
     loader: &'l DataLoader<'a>,
     order: Vec<usize>,
     next: usize,
-    /// The transform of every byte value, computed once per epoch.
-    table: Vec<T>,
+    /// The transform of every byte value, computed once per epoch (an array, so that
+    /// indexing it with a byte needs no bounds check).
+    table: [T; 256],
 }
 
 impl<T: Float> Iterator for Batches<'_, '_, T> {
@@ -152,7 +151,7 @@ impl<T: Float> Iterator for Batches<'_, '_, T> {
         let [c, h, w] = data.image_shape();
         let mut pixels = Vec::with_capacity(indices.len() * c * h * w);
         for &i in indices {
-            pixels.extend(data.image(i).iter().map(|&b| self.table[b as usize]));
+            pixels.extend(data.image(i).iter().map(|&b| self.table[usize::from(b)]));
         }
         let images =
             Tensor::from_vec(pixels, [indices.len(), c, h, w]).expect("sizes computed above");
