@@ -378,23 +378,39 @@ pub unsafe fn col2im_s1(cols: &[f32], s: &Lowering, dx: &mut [f32]) {
         // Gather instead of scatter: each input row's gradient is summed in a register from
         // the column rows that read it, then stored once. (Adding into memory row by row
         // makes each masked load wait on the overlapping masked store before it.)
+        // lanes q..q + w_out of an input row come from a column row shifted by q
+        let masks: [__mmask16; L] =
+            std::array::from_fn(|q| (lanes(q + s.w_out) & !lanes(q)) as __mmask16);
         for (c, dx_c) in dx.chunks_exact_mut(s.h * s.w).take(s.c).enumerate() {
             for (i, dx_row) in dx_c.chunks_exact_mut(s.w).enumerate() {
-                let mut acc = _mm512_setzero_ps();
+                // two running sums, so that each add waits on the one before it only half
+                // as often
+                let (mut even, mut odd) = (_mm512_setzero_ps(), _mm512_setzero_ps());
                 for p in (i + 1).saturating_sub(s.h_out)..s.kh.min(i + 1) {
-                    let r = i - p;
-                    for q in 0..s.kw {
-                        let row = (c * s.kh + p) * s.kw + q;
-                        // lanes q..q + w_out of the input row come from output row r
-                        let m = (lanes(q + s.w_out) & !lanes(q)) as __mmask16;
-                        let src = cols
-                            .as_ptr()
-                            .wrapping_add(row * plane + r * s.w_out)
-                            .wrapping_sub(q);
-                        // SAFETY: the mask limits the load to the w_out values of that row.
-                        acc = _mm512_add_ps(acc, unsafe { _mm512_maskz_loadu_ps(m, src) });
+                    // column row (c, p, q) read at output row i − p, shifted left by q
+                    let base = cols
+                        .as_ptr()
+                        .wrapping_add((c * s.kh + p) * s.kw * plane + (i - p) * s.w_out);
+                    let load = |q: usize| {
+                        // SAFETY: the mask limits the load to the w_out values of the row.
+                        unsafe {
+                            _mm512_maskz_loadu_ps(
+                                masks[q],
+                                base.wrapping_add(q * plane).wrapping_sub(q),
+                            )
+                        }
+                    };
+                    let mut q = 0;
+                    while q + 1 < s.kw {
+                        even = _mm512_add_ps(even, load(q));
+                        odd = _mm512_add_ps(odd, load(q + 1));
+                        q += 2;
+                    }
+                    if q < s.kw {
+                        even = _mm512_add_ps(even, load(q));
                     }
                 }
+                let acc = _mm512_add_ps(even, odd);
                 // SAFETY: w ≤ 16 values of the row.
                 unsafe {
                     _mm512_mask_storeu_ps(
