@@ -139,9 +139,12 @@ pub unsafe fn gemm(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) {
     debug_assert!(g.m == 0 || g.k == 0 || (g.m - 1) * g.rsa + (g.k - 1) * g.csa < a.len());
     debug_assert!(g.k == 0 || g.n == 0 || (g.k - 1) * g.ldb + g.n <= b.len());
     debug_assert!(g.m == 0 || g.n == 0 || (g.m - 1) * g.ldc + g.n <= c.len());
+    // 8 rows × 32 columns load 2 rows of B and 8 elements of A per 16 FMAs; 16 rows ×
+    // 16 columns load 17, so the wide tile wins whenever there are 32 columns
+    let tall = if g.n >= 2 * L { 8 } else { 16 };
     let mut i = 0;
     while i < g.m {
-        let rows = (g.m - i).min(16);
+        let rows = (g.m - i).min(tall);
         let (a, c) = (&a[i * g.rsa..], &mut c[i * g.ldc..]);
         // SAFETY: forwarded; `rows` matches the block's const parameter.
         unsafe {
