@@ -151,7 +151,7 @@ impl<T: Float> Iterator for Batches<'_, '_, T> {
         let [c, h, w] = data.image_shape();
         let mut pixels = Vec::with_capacity(indices.len() * c * h * w);
         for &i in indices {
-            pixels.extend(data.image(i).iter().map(|&b| self.table[usize::from(b)]));
+            kiln_tensor::kernels::extend_from_bytes(&mut pixels, &self.table, data.image(i));
         }
         let images =
             Tensor::from_vec(pixels, [indices.len(), c, h, w]).expect("sizes computed above");

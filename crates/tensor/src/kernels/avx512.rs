@@ -556,6 +556,28 @@ unsafe fn nt_tile<const MR: usize, const NR: usize>(
     }
 }
 
+/// `dst[i] = table[src[i]]`, sixteen lookups per gather (the tail one by one).
+///
+/// # Safety
+/// AVX-512F; `table` holds 256 values; `dst` is as long as `src` (and is only written).
+#[target_feature(enable = "avx512f")]
+pub unsafe fn lookup_bytes(table: &[f32], src: &[u8], dst: &mut [std::mem::MaybeUninit<f32>]) {
+    debug_assert!(table.len() >= 256 && dst.len() >= src.len());
+    let full = src.len() / L * L;
+    for i in (0..full).step_by(L) {
+        // SAFETY: 16 bytes from i < full lie in src; each index is a byte, below the
+        // table's 256 entries; 16 values from i lie in dst.
+        unsafe {
+            let bytes = _mm_loadu_si128(src.as_ptr().add(i).cast());
+            let v = _mm512_i32gather_ps::<4>(_mm512_cvtepu8_epi32(bytes), table.as_ptr().cast());
+            _mm512_storeu_ps(dst.as_mut_ptr().add(i).cast(), v);
+        }
+    }
+    for (d, &b) in dst[full..src.len()].iter_mut().zip(&src[full..]) {
+        d.write(table[usize::from(b)]);
+    }
+}
+
 /// `grad[i] ← grad[i] · y[i]·(1 − y[i])`: the sigmoid's backward step from its output.
 ///
 /// # Safety

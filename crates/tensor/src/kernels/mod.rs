@@ -59,6 +59,28 @@ pub fn vec_from_f32<T: Float>(v: Vec<f32>) -> Option<Vec<T>> {
     any.downcast::<Vec<T>>().ok().map(|b| *b)
 }
 
+/// Appends `table[b]` for every byte `b` of `src` to `dst`: how image bytes become
+/// values (a table holds the transform of each of the 256 byte values). For f32 with
+/// AVX-512 the lookups are gathers, 16 at a time.
+pub fn extend_from_bytes<T: Float>(dst: &mut Vec<T>, table: &[T; 256], src: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        if let Some(table_f) = as_f32(table) {
+            dst.reserve(src.len());
+            let start = dst.len();
+            let spare = &mut dst.spare_capacity_mut()[..src.len()];
+            let spare = as_f32_uninit(spare).expect("T is f32: the table is");
+            // SAFETY: AVX-512F is present; the table has 256 entries, so every byte
+            // indexes inside it; the kernel writes all src.len() values.
+            unsafe { avx512::lookup_bytes(table_f, src, spare) };
+            // SAFETY: the kernel initialized the src.len() values after `start`.
+            unsafe { dst.set_len(start + src.len()) };
+            return;
+        }
+    }
+    dst.extend(src.iter().map(|&b| table[usize::from(b)]));
+}
+
 /// `Σ x` for an f32 slice (vectorised when the CPU allows), or `None` for another type.
 pub fn sum_f32<T: Float>(x: &[T]) -> Option<f32> {
     let x = as_f32(x)?;
@@ -68,4 +90,30 @@ pub fn sum_f32<T: Float>(x: &[T]) -> Option<f32> {
         return Some(unsafe { avx512_pool::sum(x) });
     }
     Some(x.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_become_their_table_values_at_every_length() {
+        let table: [f32; 256] = std::array::from_fn(|b| (b as f32 - 7.5) / 3.25);
+        let table64: [f64; 256] = std::array::from_fn(|b| (b as f64 - 7.5) / 3.25);
+        let src: Vec<u8> = (0..300u32).map(|i| (i * 97 % 256) as u8).collect();
+        for len in [0, 1, 15, 16, 17, 255, 256, 300] {
+            let mut out = vec![1.0f32];
+            extend_from_bytes(&mut out, &table, &src[..len]);
+            let expect: Vec<f32> = std::iter::once(1.0)
+                .chain(src[..len].iter().map(|&b| table[usize::from(b)]))
+                .collect();
+            assert_eq!(out, expect, "f32, {len} bytes");
+            let mut out64 = Vec::new();
+            extend_from_bytes(&mut out64, &table64, &src[..len]);
+            assert!(out64
+                .iter()
+                .zip(&src)
+                .all(|(&v, &b)| v == table64[usize::from(b)]));
+        }
+    }
 }
