@@ -149,10 +149,18 @@ impl<T: Float> Iterator for Batches<'_, '_, T> {
         self.next = end;
         let data = self.loader.data;
         let [c, h, w] = data.image_shape();
-        let mut pixels = Vec::with_capacity(indices.len() * c * h * w);
-        for &i in indices {
-            kiln_tensor::kernels::extend_from_bytes(&mut pixels, &self.table, data.image(i));
-        }
+        // groups of images converted on the kernels' threads, if there are several
+        let size = c * h * w;
+        let pixels = kiln_tensor::parallel::collect_image_tasks(
+            indices.len(),
+            size,
+            indices.len() * size,
+            |images, out: &mut [T]| {
+                for (dst, &i) in out.chunks_exact_mut(size.max(1)).zip(&indices[images]) {
+                    kiln_tensor::kernels::map_bytes(&self.table, data.image(i), dst);
+                }
+            },
+        );
         let images =
             Tensor::from_vec(pixels, [indices.len(), c, h, w]).expect("sizes computed above");
         let labels = indices.iter().map(|&i| data.label(i)).collect();

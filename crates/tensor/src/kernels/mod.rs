@@ -59,26 +59,27 @@ pub fn vec_from_f32<T: Float>(v: Vec<f32>) -> Option<Vec<T>> {
     any.downcast::<Vec<T>>().ok().map(|b| *b)
 }
 
-/// Appends `table[b]` for every byte `b` of `src` to `dst`: how image bytes become
-/// values (a table holds the transform of each of the 256 byte values). For f32 with
-/// AVX-512 the lookups are gathers, 16 at a time.
-pub fn extend_from_bytes<T: Float>(dst: &mut Vec<T>, table: &[T; 256], src: &[u8]) {
+/// `dst[i] = table[src[i]]`: how image bytes become values (a table holds the
+/// transform of each of the 256 byte values). For f32 with AVX-512 the lookups are
+/// gathers, 16 at a time.
+///
+/// # Panics
+/// If `dst` and `src` differ in length.
+pub fn map_bytes<T: Float>(table: &[T; 256], src: &[u8], dst: &mut [T]) {
+    assert_eq!(src.len(), dst.len(), "map_bytes: lengths differ");
     #[cfg(target_arch = "x86_64")]
-    if avx512() {
-        if let Some(table_f) = as_f32(table) {
-            dst.reserve(src.len());
-            let start = dst.len();
-            let spare = &mut dst.spare_capacity_mut()[..src.len()];
-            let spare = as_f32_uninit(spare).expect("T is f32: the table is");
-            // SAFETY: AVX-512F is present; the table has 256 entries, so every byte
-            // indexes inside it; the kernel writes all src.len() values.
-            unsafe { avx512::lookup_bytes(table_f, src, spare) };
-            // SAFETY: the kernel initialized the src.len() values after `start`.
-            unsafe { dst.set_len(start + src.len()) };
-            return;
-        }
+    if let (true, Some(table_f), Some(dst_f)) = (avx512(), as_f32(table), as_f32_mut(dst)) {
+        // SAFETY: an initialized slice seen as maybe-uninitialized; the kernel only
+        // stores valid values into it.
+        let dst_f = unsafe { &mut *(dst_f as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) };
+        // SAFETY: AVX-512F is present; the table has 256 entries, so every byte indexes
+        // inside it; dst is as long as src.
+        unsafe { avx512::lookup_bytes(table_f, src, dst_f) };
+        return;
     }
-    dst.extend(src.iter().map(|&b| table[usize::from(b)]));
+    for (d, &b) in dst.iter_mut().zip(src) {
+        *d = table[usize::from(b)];
+    }
 }
 
 /// `Σ x` for an f32 slice (vectorised when the CPU allows), or `None` for another type.
@@ -102,14 +103,12 @@ mod tests {
         let table64: [f64; 256] = std::array::from_fn(|b| (b as f64 - 7.5) / 3.25);
         let src: Vec<u8> = (0..300u32).map(|i| (i * 97 % 256) as u8).collect();
         for len in [0, 1, 15, 16, 17, 255, 256, 300] {
-            let mut out = vec![1.0f32];
-            extend_from_bytes(&mut out, &table, &src[..len]);
-            let expect: Vec<f32> = std::iter::once(1.0)
-                .chain(src[..len].iter().map(|&b| table[usize::from(b)]))
-                .collect();
+            let mut out = vec![0.0f32; len];
+            map_bytes(&table, &src[..len], &mut out);
+            let expect: Vec<f32> = src[..len].iter().map(|&b| table[usize::from(b)]).collect();
             assert_eq!(out, expect, "f32, {len} bytes");
-            let mut out64 = Vec::new();
-            extend_from_bytes(&mut out64, &table64, &src[..len]);
+            let mut out64 = vec![0.0f64; len];
+            map_bytes(&table64, &src[..len], &mut out64);
             assert!(out64
                 .iter()
                 .zip(&src)
