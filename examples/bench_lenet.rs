@@ -24,8 +24,9 @@ Measures LeNet training and inference speed on synthetic data.
 usage: bench_lenet [--threads N] [--shards N] [--batch-size 256] [--steps 20] [--runs 7]
                    [--latency-iters 200] [--only train|infer|latency]
 
-Batches are split into --shards shards (default: one per thread), computed on the threads
-by replicas of the network (kiln::nn::DataParallel).";
+Batches are split into --shards shards (default: 1 on one thread, else 4 per thread) that
+the threads take as they free up, each with a replica of the network
+(kiln::nn::DataParallel).";
 
 /// Seconds per call of `f`, for each of `runs` runs of `iters` calls (after one warm-up call).
 fn bench(
@@ -102,7 +103,8 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     let make = || lenet::<f32>(Activation::Sigmoid);
     let net = make();
     net.initialize(&Init::xavier(), 0)?;
-    let shards: usize = args.get("shards", threads);
+    // several shards per thread, so that a thread whose core is busier takes fewer
+    let shards: usize = args.get("shards", if threads > 1 { 4 * threads } else { 1 });
     let parallel = DataParallel::new(&net, make, shards, threads)?;
     let mut rng = StdRng::seed_from_u64(0);
     let x = Tensor::<f32>::rand_normal([batch, 1, 28, 28], 0.0, 1.0, &mut rng)?;

@@ -19,7 +19,7 @@ use std::time::Instant;
 const USAGE: &str = "\
 Trains the book's LeNet on Fashion-MNIST (D2L 6.6).
 
-usage: lenet [--epochs 5] [--batch-size 256] [--lr LR] [--seed 0] [--threads N] [--shards 2]
+usage: lenet [--epochs 5] [--batch-size 256] [--lr LR] [--seed 0] [--threads N] [--shards 8]
              [--activation sigmoid|relu] [--data-dir DIR] [--save runs/lenet.params]
              [--plot runs/lenet.svg] [--eval CHECKPOINT]
 
@@ -86,7 +86,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     let make = move || lenet::<f32>(activation);
     let net = make();
     net.initialize(&Init::xavier(), seed)?;
-    let parallel = DataParallel::new(&net, make, args.get("shards", 2), threads)?;
+    let parallel = DataParallel::new(&net, make, args.get("shards", 8), threads)?;
 
     if let Some(checkpoint) = args.opt("eval") {
         net.load_parameters(&checkpoint)?;

@@ -5,12 +5,14 @@
 //! Each extra thread owns a replica of the network, built by a function the caller gives
 //! (a network is made of `Rc`s and never crosses threads; only plain tensors do). A batch
 //! is cut into a fixed number of shards; before each batch the replicas receive the
-//! network's current weights, every shard's gradient is computed on one thread, and the
-//! shards' gradients are summed **in shard order** into the network's own parameters,
-//! where the [`Trainer`] finds them. The number of shards, not of threads, fixes the
-//! arithmetic: results are bit-identical whether one thread runs all shards or several
-//! share them. Inside a shard the kernels stay on their thread, so a step costs one
-//! hand-off per thread instead of one per kernel.
+//! network's current weights, the threads take shards from a shared queue as they free
+//! up (so a thread on a busier core computes fewer), and the shards' gradients are
+//! summed **in shard order** into the network's own parameters, where the [`Trainer`]
+//! finds them. A shard's gradient does not depend on which thread computed it, and the
+//! number of shards, not of threads, fixes the order of the sums: results are
+//! bit-identical whether one thread runs all shards or several share them. Inside a
+//! shard the kernels stay on their thread, so a step costs one hand-off per thread
+//! instead of one per kernel.
 
 use crate::block::{Block, BlockExt};
 use crate::data::Batch;
@@ -22,8 +24,9 @@ use crate::trainer::Trainer;
 use kiln_autograd::Var;
 use kiln_tensor::parallel::serial;
 use kiln_tensor::{Float, Tensor};
+use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// One shard of a batch: images `[n, …]` and their labels (empty when predicting).
@@ -36,10 +39,20 @@ struct Shard<T: Float> {
 /// The network's weights in parameter order, shared by the replicas for one batch.
 type Weights<T> = Arc<Vec<Tensor<T>>>;
 
-/// What a thread is asked to do with its shards, under the given weights.
+/// A batch's shards not yet taken: every thread takes the next one until none is left,
+/// so a thread that runs faster (or whose core is less busy) computes more of them.
+type Queue<T> = Arc<Mutex<VecDeque<Shard<T>>>>;
+
+/// What a thread is asked to do with the shards it takes, under the given weights.
 enum Job<T: Float> {
-    Gradient(Weights<T>, Vec<Shard<T>>),
-    Predict(Weights<T>, Vec<Shard<T>>),
+    Gradient(Weights<T>, Queue<T>),
+    Predict(Weights<T>, Queue<T>),
+}
+
+/// The next shard of `queue`, if any is left.
+fn take<T: Float>(queue: &Queue<T>) -> Option<Shard<T>> {
+    // a thread that panicked never does so while holding the lock
+    queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
 }
 
 /// A shard's gradient: the outcome, and per parameter the gradient a backward wrote
@@ -185,35 +198,39 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         Ok(Tensor::concat(&parts, 0)?)
     }
 
-    /// Splits a batch into shards, sends the workers theirs with the current weights,
-    /// computes the caller's with `local`, and returns every shard's result in shard
-    /// order. Every worker that was sent work is heard from before an error returns, so
-    /// the next batch starts in step.
+    /// Splits a batch into shards, puts them in a queue that the workers (given the
+    /// current weights) and the caller (computing with `local`) take from, and returns
+    /// every shard's result in shard order. Which thread computed a shard does not
+    /// change its result. Every worker that was sent work is heard from before an error
+    /// returns, so the next batch starts in step.
     fn run_shards<R>(
         &self,
         images: Tensor<T>,
         labels: Option<&[usize]>,
-        job: fn(Weights<T>, Vec<Shard<T>>) -> Job<T>,
+        job: fn(Weights<T>, Queue<T>) -> Job<T>,
         local: impl Fn(&B, &[Parameter<T>], Shard<T>) -> Result<R>,
         unpack: impl Fn(Done<T>) -> Vec<(usize, Result<R>)>,
     ) -> Result<Vec<Result<R>>> {
         let n = check_batch(&images, labels.map(<[usize]>::len))?;
         let shards = self.split(images, labels.unwrap_or_default(), n)?;
         let count = shards.len();
-        let (mine, theirs) = self.assign(shards);
+        let helpers = self.workers.len().min(count - 1);
+        let weights = if helpers > 0 {
+            Some(self.weights(&shards[0])?)
+        } else {
+            None
+        };
+        let queue: Queue<T> = Arc::new(Mutex::new(shards.into()));
         let mut sent = Vec::new();
-        if theirs.iter().any(|s| !s.is_empty()) {
-            let weights = self.weights(&mine)?;
-            for (t, (worker, shards)) in self.workers.iter().zip(theirs).enumerate() {
-                if !shards.is_empty() {
-                    worker.send(job(Arc::clone(&weights), shards))?;
-                    sent.push(t);
-                }
+        if let Some(weights) = weights {
+            for (t, worker) in self.workers.iter().take(helpers).enumerate() {
+                worker.send(job(Arc::clone(&weights), Arc::clone(&queue)))?;
+                sent.push(t);
             }
         }
         let mut results: Vec<Option<Result<R>>> = (0..count).map(|_| None).collect();
         let parallel = !sent.is_empty();
-        for shard in mine {
+        while let Some(shard) = take(&queue) {
             let index = shard.index;
             results[index] = Some(run_serial(parallel, || {
                 local(self.net, &self.params, shard)
@@ -280,29 +297,13 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
             .collect()
     }
 
-    /// Shard `i` goes to thread `i mod threads`: the caller's shards, then each worker's.
-    fn assign(&self, shards: Vec<Shard<T>>) -> (Vec<Shard<T>>, Vec<Vec<Shard<T>>>) {
-        let threads = self.threads();
-        let mut mine = Vec::new();
-        let mut theirs: Vec<Vec<Shard<T>>> = (1..threads).map(|_| Vec::new()).collect();
-        for shard in shards {
-            match shard.index % threads {
-                0 => mine.push(shard),
-                t => theirs[t - 1].push(shard),
-            }
-        }
-        (mine, theirs)
-    }
-
     /// A copy of the network's current weights for the replicas. Parameters still
-    /// waiting for their shape get it from a predict-mode forward of one image of the
-    /// caller's first shard.
-    fn weights(&self, mine: &[Shard<T>]) -> Result<Weights<T>> {
+    /// waiting for their shape get it from a predict-mode forward of the first image of
+    /// `first`.
+    fn weights(&self, first: &Shard<T>) -> Result<Weights<T>> {
         if self.params.iter().any(|p| !p.is_initialized()) {
-            if let Some(first) = mine.first() {
-                self.net
-                    .forward(&Var::constant(first.images.slice_axis(0, 0, 1)?))?;
-            }
+            self.net
+                .forward(&Var::constant(first.images.slice_axis(0, 0, 1)?))?;
         }
         let values = self
             .params
@@ -397,18 +398,16 @@ fn serve<T: Float, N: Block<T>>(
     let params = dict.into_params();
     while let Ok(job) = jobs.recv() {
         let answer = serial(|| match job {
-            Job::Gradient(weights, shards) => load(&params, &weights).map(|()| {
+            Job::Gradient(weights, queue) => load(&params, &weights).map(|()| {
                 Done::Gradients(
-                    shards
-                        .into_iter()
+                    std::iter::from_fn(|| take(&queue))
                         .map(|s| (s.index, shard_gradient(&net, &params, s.images, &s.labels)))
                         .collect(),
                 )
             }),
-            Job::Predict(weights, shards) => load(&params, &weights).map(|()| {
+            Job::Predict(weights, queue) => load(&params, &weights).map(|()| {
                 Done::Scores(
-                    shards
-                        .into_iter()
+                    std::iter::from_fn(|| take(&queue))
                         .map(|s| (s.index, predict(&net, s.images)))
                         .collect(),
                 )
