@@ -454,9 +454,8 @@ fn run_serial<R>(parallel: bool, f: impl FnOnce() -> R) -> R {
 }
 
 /// The batch size of `images` (`[n, …]`, n ≥ 1), which must match `labels` if given.
-fn check_batch<T: Float>(images: &Tensor<T>, labels: impl Into<Option<usize>>) -> Result<usize> {
+fn check_batch<T: Float>(images: &Tensor<T>, labels: Option<usize>) -> Result<usize> {
     let n = images.dims().first().copied().unwrap_or(0);
-    let labels = labels.into();
     if n == 0 || labels.is_some_and(|l| l != n) {
         return Err(NnError::invalid(
             "DataParallel",

@@ -2,6 +2,9 @@
 //! depend on the number of shards and never on the number of threads, predictions match
 //! the network's own, and a failing shard leaves the threads ready for the next batch.
 
+mod common;
+
+use common::bits;
 use kiln_nn::data::{Batch, DataLoader, FashionMnist, ImageDataset};
 use kiln_nn::train::{batch_gradient, evaluate_accuracy};
 use kiln_nn::zoo::lenet;
@@ -30,20 +33,6 @@ fn grads<T: Float>(net: &Sequential<T>) -> Vec<Vec<f64>> {
                 .iter()
                 .map(|v| v.to_f64())
                 .collect()
-        })
-        .collect()
-}
-
-fn bits(net: &Sequential<f32>) -> Vec<u32> {
-    net.collect_params()
-        .iter()
-        .flat_map(|(_, p)| {
-            p.data()
-                .unwrap()
-                .data()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect::<Vec<_>>()
         })
         .collect()
 }

@@ -3,6 +3,9 @@
 //! where an uninterrupted one does, and a diverging run stops with an error that says
 //! where, before any weight turns NaN.
 
+mod common;
+
+use common::bits;
 use kiln_nn::checkpoint::{load_training_state, save_training_state, TrainingProgress};
 use kiln_nn::data::{locate_fashion_mnist, DataLoader, FashionMnist, ImageDataset};
 use kiln_nn::train::train_epoch;
@@ -37,21 +40,6 @@ fn train(net: &Sequential<f32>, trainer: &mut Trainer<f32>, epochs: std::ops::Ra
     for epoch in epochs {
         train_epoch(net, loader.epoch::<f32>(epoch), trainer, BATCH, |_| {}).unwrap();
     }
-}
-
-/// Every parameter's bits, in order.
-fn bits(net: &Sequential<f32>) -> Vec<u32> {
-    net.collect_params()
-        .iter()
-        .flat_map(|(_, p)| {
-            p.data()
-                .unwrap()
-                .data()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 fn run(threads: usize, epochs: u64) -> Vec<u32> {

@@ -310,6 +310,24 @@ pub struct Lowering {
     pub w_out: usize,
 }
 
+/// `dst[j] = x_c[padded_row − ph, j + shift − pw]` of one channel `x_c` (h × w), 0 where
+/// that falls in the padding: a run of an im2col column or im2row row.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn copy_padded_row(dst: &mut [f32], x_c: &[f32], s: &Lowering, padded_row: usize, shift: usize) {
+    let ih = padded_row as isize - s.ph as isize;
+    if ih < 0 || ih >= s.h as isize {
+        dst.fill(0.0);
+    } else {
+        let ih = ih as usize;
+        copy_shifted(
+            dst,
+            &x_c[ih * s.w..(ih + 1) * s.w],
+            shift as isize - s.pw as isize,
+        );
+    }
+}
+
 /// im2col for stride 1, dilation 1: `cols` (c·kh·kw × h_out·w_out) from `x` (c × h × w).
 ///
 /// # Safety
@@ -323,17 +341,7 @@ pub unsafe fn im2col_s1(x: &[f32], s: &Lowering, cols: &mut [f32]) {
             for q in 0..s.kw {
                 let Some(dst) = rows.next() else { return };
                 for (oh, out_row) in dst.chunks_exact_mut(s.w_out).enumerate() {
-                    let ih = (oh + p) as isize - s.ph as isize;
-                    if ih < 0 || ih >= s.h as isize {
-                        out_row.fill(0.0);
-                    } else {
-                        let ih = ih as usize;
-                        copy_shifted(
-                            out_row,
-                            &x_c[ih * s.w..(ih + 1) * s.w],
-                            q as isize - s.pw as isize,
-                        );
-                    }
+                    copy_padded_row(out_row, x_c, s, oh + p, q);
                 }
             }
         }
@@ -354,17 +362,7 @@ pub unsafe fn im2row_s1(x: &[f32], s: &Lowering, rows: &mut [f32]) {
         for x_c in x.chunks_exact(s.h * s.w).take(s.c) {
             for p in 0..s.kh {
                 let Some(dst) = taps.next() else { return };
-                let ih = (oh + p) as isize - s.ph as isize;
-                if ih < 0 || ih >= s.h as isize {
-                    dst.fill(0.0);
-                } else {
-                    let ih = ih as usize;
-                    copy_shifted(
-                        dst,
-                        &x_c[ih * s.w..(ih + 1) * s.w],
-                        ow as isize - s.pw as isize,
-                    );
-                }
+                copy_padded_row(dst, x_c, s, oh + p, ow);
             }
         }
     }

@@ -573,25 +573,29 @@ pub unsafe fn backward_weight_lanes(
                 m,
                 ob,
             };
+            let mut add = |sums: &[__m512]| add_lanes(sums, dw, ob, k, kk);
             // SAFETY: forwarded; `step` matches the const parameter.
-            let sums: &[__m512] = &unsafe {
+            unsafe {
                 match step {
-                    12 => lanes_tile::<12>(&args).to_vec(),
-                    8 => lanes_tile::<8>(&args).to_vec(),
-                    4 => lanes_tile::<4>(&args).to_vec(),
-                    2 => lanes_tile::<2>(&args).to_vec(),
-                    _ => lanes_tile::<1>(&args).to_vec(),
-                }
-            };
-            for (t, &s) in sums.iter().enumerate() {
-                let mut lanes = [0.0f32; L];
-                // SAFETY: 16 floats.
-                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), s) };
-                for (o, v) in lanes.iter().enumerate() {
-                    dw[(ob + o) * k + kk + t] += v;
+                    12 => add(&lanes_tile::<12>(&args)),
+                    8 => add(&lanes_tile::<8>(&args)),
+                    4 => add(&lanes_tile::<4>(&args)),
+                    2 => add(&lanes_tile::<2>(&args)),
+                    _ => add(&lanes_tile::<1>(&args)),
                 }
             }
             kk += step;
+        }
+    }
+}
+
+/// `dw[ob + o, kk + t] += sums[t][o]`: tap t's sums for channels ob.. of a lanes tile.
+fn add_lanes(sums: &[__m512], dw: &mut [f32], ob: usize, k: usize, kk: usize) {
+    for (t, s) in sums.iter().enumerate() {
+        // SAFETY: __m512 is 16 f32 lanes.
+        let lanes: [f32; L] = unsafe { std::mem::transmute(*s) };
+        for (o, v) in lanes.iter().enumerate() {
+            dw[(ob + o) * k + kk + t] += v;
         }
     }
 }

@@ -376,30 +376,18 @@ pub fn max_pool2d_backward<T: Float>(
     };
     // The 2×2 kernel writes every element of a plane that its windows cover exactly, so
     // such planes need no zeroing first (zeroing them was 3% of a LeNet step).
-    let covered = fast && g.h == 2 * g.h_out && g.w == 2 * g.w_out;
-    if covered && crate::kernels::avx512() && as_f32(dy.data()).is_some() {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let fill = |images: std::ops::Range<usize>, part: &mut [MaybeUninit<T>]| {
-                let part = crate::kernels::as_f32_uninit(part).expect("T is f32: checked above");
-                for (p, dx_p) in part.chunks_exact_mut(plane_in.max(1)).enumerate() {
-                    let (dy_p, arg_p) = planes(images.start * g.c + p);
-                    let dy_p = as_f32(dy_p).expect("T is f32: checked above");
-                    // SAFETY: AVX-512F is present; the windows tile the plane exactly and
-                    // every argmax lies in its window (the forward recorded it).
-                    unsafe {
-                        crate::kernels::avx512_pool::max_unpool_2x2(
-                            dy_p, arg_p, g.w, g.h_out, g.w_out, dx_p,
-                        )
-                    };
-                }
-            };
-            // SAFETY: the windows cover each plane exactly and the kernel writes every
-            // element of the windows, so every element of each part is written.
-            let dx =
-                unsafe { crate::parallel::fill_image_tasks(g.n, per_image, x_shape.numel(), fill) };
-            return Ok(Tensor::from_parts(dx, x_shape.clone()));
-        }
+    if fast && g.h == 2 * g.h_out && g.w == 2 * g.w_out && unpool_kernel_runs(dy.data()) {
+        let fill = |images: std::ops::Range<usize>, part: &mut [MaybeUninit<T>]| {
+            for (p, dx_p) in part.chunks_exact_mut(plane_in.max(1)).enumerate() {
+                let (dy_p, arg_p) = planes(images.start * g.c + p);
+                assert!(fast_unpool_2x2(dy_p, arg_p, &g, dx_p), "checked above");
+            }
+        };
+        // SAFETY: the windows cover each plane exactly and the kernel writes every
+        // element of the windows, so every element of each part is written.
+        let dx =
+            unsafe { crate::parallel::fill_image_tasks(g.n, per_image, x_shape.numel(), fill) };
+        return Ok(Tensor::from_parts(dx, x_shape.clone()));
     }
     // each task of images zeroes its part just before scattering into it, while the
     // part is in cache (one large zeroed allocation streamed the whole gradient through
@@ -411,7 +399,10 @@ pub fn max_pool2d_backward<T: Float>(
         |images, part: &mut [T]| {
             for (p, dx_p) in part.chunks_exact_mut(plane_in.max(1)).enumerate() {
                 let (dy_p, arg_p) = planes(images.start * g.c + p);
-                if fast && fast_unpool_2x2(dy_p, arg_p, &g, dx_p) {
+                // SAFETY: an initialized slice seen as maybe-uninitialized: the kernel
+                // only writes valid values into it.
+                let uninit = unsafe { &mut *(dx_p as *mut [T] as *mut [MaybeUninit<T>]) };
+                if fast && fast_unpool_2x2(dy_p, arg_p, &g, uninit) {
                     continue;
                 }
                 for (&d, &at) in dy_p.iter().zip(arg_p) {
@@ -423,13 +414,25 @@ pub fn max_pool2d_backward<T: Float>(
     Ok(Tensor::from_parts(dx, x_shape.clone()))
 }
 
-/// The AVX-512 2×2 unpooling of one (zeroed) plane, if it applies (f32); false otherwise.
-fn fast_unpool_2x2<T: Float>(dy: &[T], arg: &[u32], g: &PoolGeometry, dx: &mut [T]) -> bool {
+/// True when [`fast_unpool_2x2`] runs for gradients like `dy` (f32 on AVX-512).
+fn unpool_kernel_runs<T: Float>(dy: &[T]) -> bool {
+    cfg!(target_arch = "x86_64") && crate::kernels::avx512() && as_f32(dy).is_some()
+}
+
+/// The AVX-512 2×2 unpooling of one plane, if [`unpool_kernel_runs`]; false otherwise.
+/// It writes the windows' every element and reads none, so `dx` may start uninitialized.
+fn fast_unpool_2x2<T: Float>(
+    dy: &[T],
+    arg: &[u32],
+    g: &PoolGeometry,
+    dx: &mut [MaybeUninit<T>],
+) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if let (true, Some(dyf), Some(dxf)) = (crate::kernels::avx512(), as_f32(dy), as_f32_mut(dx)) {
-        // SAFETY: an initialized slice seen as maybe-uninitialized: the kernel only
-        // writes valid f32 values into it.
-        let dxf = unsafe { &mut *(dxf as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    if let (true, Some(dyf), Some(dxf)) = (
+        crate::kernels::avx512(),
+        as_f32(dy),
+        crate::kernels::as_f32_uninit(dx),
+    ) {
         // SAFETY: AVX-512F is present; the windows tile the plane (checked by the caller)
         // and every argmax was checked to lie in the plane by the forward's construction.
         unsafe {
