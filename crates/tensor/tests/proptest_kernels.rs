@@ -289,6 +289,44 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// `A·Bᵀ` (a dense layer's product) gives the same bits wherever B starts in memory:
+    /// the kernel reads B by aligned loads when its rows share a cache-line offset, and
+    /// must then sum exactly what unaligned loads would (training is reproducible only if
+    /// results do not depend on where the allocator put a weight).
+    #[test]
+    fn sgemm_nt_does_not_depend_on_alignment(m in 1usize..6, k in 1usize..80, n in 1usize..20, wide in any::<bool>(), seed in any::<u64>()) {
+        use kiln_tensor::matmul::{gemm, MatMut, MatRef};
+        let mut rng = StdRng::seed_from_u64(seed);
+        // row strides of whole cache lines (aligned reads) or not (unaligned reads)
+        let ldb = if wide { k.next_multiple_of(16) } else { k };
+        let a = Tensor::<f32>::rand_uniform([m, k], -1.0, 1.0, &mut rng);
+        let b = Tensor::<f32>::rand_uniform([n, ldb], -1.0, 1.0, &mut rng);
+        let mut results = Vec::new();
+        for offset in 0..16 {
+            let mut storage = vec![0.0f32; n * ldb + 16];
+            storage[offset..offset + n * ldb].copy_from_slice(b.data());
+            // Bᵀ (k × n) over rows of B with stride ldb
+            let b_view = MatRef::strided(&storage[offset..offset + n * ldb], k, n, 1, ldb);
+            let mut c = vec![0.0f32; m * n];
+            gemm(1.0, MatRef::new(a.data(), m, k), b_view, 0.0, MatMut::new(&mut c, m, n));
+            results.push(c.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        }
+        for (offset, r) in results.iter().enumerate() {
+            prop_assert_eq!(r, &results[0], "B at offset {} floats", offset);
+        }
+        for i in 0..m {
+            for j in 0..n {
+                let expect: f64 = (0..k).map(|p| a.data()[i * k + p] as f64 * b.data()[j * ldb + p] as f64).sum();
+                let got = f32::from_bits(results[0][i * n + j]) as f64;
+                prop_assert!((got - expect).abs() < 1e-4, "C[{}, {}] = {} vs {}", i, j, got, expect);
+            }
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// The vectorised 2×2/stride-2 max pooling (f32) against the portable one (f64), values
