@@ -123,6 +123,14 @@ impl<T: Float> Var<T> {
         tape.backward(node, head, retain_graph)
     }
 
+    /// True when an op on `inputs` will be recorded: some input depends on a leaf and its
+    /// tape is recording. An op may then skip what only its backward rule needs.
+    pub fn will_record(inputs: &[&Var<T>]) -> bool {
+        inputs
+            .iter()
+            .any(|v| v.node.is_some() && v.tape.as_ref().is_some_and(Tape::is_recording))
+    }
+
     /// Records an op: `value` is its result, computed from `inputs`; `make_backward` builds
     /// its backward rule from the shared result and is called only if recording.
     ///

@@ -4,10 +4,10 @@
 //! exponential, max pooling: fast f32 paths and portable f64 paths, alone and fused
 //! into the convolution) must hand a NaN on.
 
-use kiln_tensor::conv2d::pooled::conv2d_max_pool2d;
+use kiln_tensor::conv2d::pooled::{conv2d_max_pool2d, conv2d_max_pool2d_with_argmax};
 use kiln_tensor::conv2d::{conv2d_activation, Conv2dParams};
-use kiln_tensor::pool2d::max_pool2d;
 use kiln_tensor::pool2d::reference::pool2d_reference;
+use kiln_tensor::pool2d::{max_pool2d, max_pool2d_with_argmax};
 use kiln_tensor::{Activation, Float, Pool2dParams, Tensor};
 
 const ACTIVATIONS: [Activation; 4] = [
@@ -41,16 +41,21 @@ fn activations_pass_nan_on_f32_and_f64() {
 fn pool_with_nan<T: Float>(h: usize, w: usize, nan: (usize, usize), params: &Pool2dParams) {
     let mut x = Tensor::<T>::ones([1, 2, h, w]);
     x.data_mut()[h * w + nan.0 * w + nan.1] = T::from_f64(f64::NAN); // second plane
-    let fast = max_pool2d(&x, params).unwrap();
     let literal = pool2d_reference(&x, params, true).unwrap();
     let nans = |t: &Tensor<T>| t.data().iter().map(|v| v.is_nan()).collect::<Vec<_>>();
-    assert_eq!(nans(&fast), nans(&literal), "{params:?}");
-    assert!(
-        nans(&fast).iter().any(|&n| n),
-        "{params:?}: the NaN vanished"
-    );
-    for (a, b) in fast.data().iter().zip(literal.data()) {
-        assert!(a.is_nan() || a == b);
+    // inference (no argmax) and training (argmax) paths
+    for fast in [
+        max_pool2d(&x, params).unwrap(),
+        max_pool2d_with_argmax(&x, params).unwrap().0,
+    ] {
+        assert_eq!(nans(&fast), nans(&literal), "{params:?}");
+        assert!(
+            nans(&fast).iter().any(|&n| n),
+            "{params:?}: the NaN vanished"
+        );
+        for (a, b) in fast.data().iter().zip(literal.data()) {
+            assert!(a.is_nan() || a == b);
+        }
     }
 }
 
@@ -78,8 +83,13 @@ fn a_nan_weight_reaches_the_output_of_fused_convolutions() {
     let pool = Pool2dParams::new(2).stride(2);
     for act in [Some(Activation::Relu), Some(Activation::Sigmoid), None] {
         let y = conv2d_activation(&x, &w, None, &params, act).unwrap();
-        let (p, _) = conv2d_max_pool2d(&x, &w, None, &params, act, &pool).unwrap();
-        for (t, what) in [(&y, "conv2d"), (&p, "conv2d + max_pool2d")] {
+        let p = conv2d_max_pool2d(&x, &w, None, &params, act, &pool).unwrap();
+        let (p_arg, _) = conv2d_max_pool2d_with_argmax(&x, &w, None, &params, act, &pool).unwrap();
+        for (t, what) in [
+            (&y, "conv2d"),
+            (&p, "conv2d + max_pool2d"),
+            (&p_arg, "conv2d + max_pool2d with argmax"),
+        ] {
             let plane = t.numel() / 12;
             for (i, v) in t.data().iter().enumerate() {
                 // channel 0 of either image is NaN, every other channel is finite

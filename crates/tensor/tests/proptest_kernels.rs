@@ -8,7 +8,7 @@ use kiln_tensor::conv2d::{
 };
 use kiln_tensor::pool2d::reference::pool2d_reference;
 use kiln_tensor::pool2d::{
-    avg_pool2d, avg_pool2d_backward, max_pool2d_backward, max_pool2d_with_argmax,
+    avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, max_pool2d_with_argmax,
 };
 use kiln_tensor::window::out_size;
 use kiln_tensor::{Float, Pool2dParams, Tensor};
@@ -335,13 +335,24 @@ proptest! {
     fn max_pool_2x2_f32_matches_portable(n in 1usize..3, c in 1usize..3, h in 2usize..20, w in 2usize..41, levels in 1usize..6, seed in any::<u64>()) {
         use rand::RngExt;
         let mut rng = StdRng::seed_from_u64(seed);
-        let values: Vec<f64> = (0..n * c * h * w).map(|_| rng.random_range(0..levels) as f64).collect();
+        // zeros of both signs: equal, so the first of a window must stay
+        let values: Vec<f64> = (0..n * c * h * w)
+            .map(|_| match rng.random_range(0..levels) {
+                0 if rng.random_bool(0.5) => -0.0,
+                v => v as f64,
+            })
+            .collect();
         let x64 = Tensor::<f64>::from_f64s(&values, [n, c, h, w]).unwrap();
         let p = Pool2dParams::new(2);
         let (y64, arg64) = max_pool2d_with_argmax(&x64, &p).unwrap();
         let (y32, arg32) = max_pool2d_with_argmax(&x64.cast::<f32>(), &p).unwrap();
         assert_close(&y32, &y64.cast::<f32>(), 0.0)?;
         prop_assert_eq!(&arg32, &arg64);
+        // values only (inference: a chain of vmaxps), bit for bit the same, signs of zero too
+        let bits = |t: &Tensor<f32>| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&max_pool2d(&x64.cast::<f32>(), &p).unwrap()), bits(&y32));
+        let bits64 = |t: &Tensor<f64>| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&y32), bits64(&y64).iter().map(|&b| (f64::from_bits(b) as f32).to_bits()).collect::<Vec<_>>());
         assert_close(&y64, &pool2d_reference(&x64, &p, true).unwrap(), 0.0)?;
         let dy = Tensor::<f64>::rand_uniform(y64.shape().clone(), -1.0, 1.0, &mut rng);
         let dx64 = max_pool2d_backward(&dy, &arg64, x64.shape(), &p).unwrap();
@@ -357,7 +368,7 @@ proptest! {
     /// forward and backward (to the convolution's output).
     #[test]
     fn conv2d_max_pool2d_equals_the_three_ops(c in conv_case(), which in 0usize..4, k in 1usize..4, s in 1usize..4, ceil in any::<bool>()) {
-        use kiln_tensor::conv2d::{conv2d_activation, pooled::{conv2d_max_pool2d, conv2d_max_pool2d_backward_z}};
+        use kiln_tensor::conv2d::{conv2d_activation, pooled::{conv2d_max_pool2d, conv2d_max_pool2d_with_argmax, conv2d_max_pool2d_backward_z}};
         use kiln_tensor::Activation;
         let act = [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu][which];
         let t = conv_tensors::<f64>(&c);
@@ -366,8 +377,10 @@ proptest! {
         prop_assume!(pool.geometry("pool", z.shape()).is_ok());
         let y = conv2d_activation(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act)).unwrap();
         let (expect, arg_y) = max_pool2d_with_argmax(&y, &pool).unwrap();
-        let (fused, arg) = conv2d_max_pool2d(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act), &pool).unwrap();
+        let (fused, arg) = conv2d_max_pool2d_with_argmax(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act), &pool).unwrap();
         assert_close(&fused, &expect, 1e-12)?;
+        // without the argmax (inference), the same values
+        prop_assert_eq!(&conv2d_max_pool2d(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act), &pool).unwrap(), &fused);
         // argmax may differ where f ties (relu's zeros); f′ is 0 there, so dz agrees anyway
         let dp = Tensor::rand_uniform(fused.shape().clone(), -1.0, 1.0, &mut StdRng::seed_from_u64(c.seed ^ 5));
         let grad = conv2d_max_pool2d_backward_z(dp.clone(), &fused, &arg, Some(act), z.shape(), &pool).unwrap();
@@ -377,7 +390,11 @@ proptest! {
         // the pooled gradient's channel sums are dz's: the bias gradient either way
         assert_close(&conv2d_backward_bias(&grad.pooled).unwrap(), &conv2d_backward_bias(&grad.dz).unwrap(), 1e-12)?;
         // f32 agrees with f64
-        let (f32_out, _) = conv2d_max_pool2d(&t.x.cast::<f32>(), &t.w.cast::<f32>(), t.b.as_ref().map(|b| b.cast()).as_ref(), &c.params, Some(act), &pool).unwrap();
+        let (x32, w32, b32) = (t.x.cast::<f32>(), t.w.cast::<f32>(), t.b.as_ref().map(|b| b.cast::<f32>()));
+        let (f32_out, _) = conv2d_max_pool2d_with_argmax(&x32, &w32, b32.as_ref(), &c.params, Some(act), &pool).unwrap();
         assert_close(&f32_out, &fused.cast::<f32>(), 1e-5)?;
+        // the f32 inference path (the vectorised max without argmax) gives the same bits
+        let f32_values = conv2d_max_pool2d(&x32, &w32, b32.as_ref(), &c.params, Some(act), &pool).unwrap();
+        prop_assert_eq!(f32_values.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), f32_out.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>());
     }
 }

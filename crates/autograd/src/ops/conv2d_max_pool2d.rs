@@ -5,7 +5,9 @@
 use super::conv2d::conv2d_grads;
 use crate::tape::{Backward, Grads};
 use crate::{Result, Var};
-use kiln_tensor::conv2d::pooled::{conv2d_max_pool2d, conv2d_max_pool2d_backward_z};
+use kiln_tensor::conv2d::pooled::{
+    conv2d_max_pool2d, conv2d_max_pool2d_backward_z, conv2d_max_pool2d_with_argmax,
+};
 use kiln_tensor::{Activation, Conv2dParams, Float, Pool2dParams, Shape, Tensor};
 use smallvec::{smallvec, SmallVec};
 use std::rc::Rc;
@@ -55,17 +57,20 @@ impl<T: Float> Var<T> {
         activation: Option<Activation>,
         pool: &Pool2dParams,
     ) -> Result<Var<T>> {
-        let (y, argmax) = conv2d_max_pool2d(
-            self.value(),
-            weight.value(),
-            bias.map(Var::value),
-            conv,
-            activation,
-            pool,
-        )?;
-        let g = conv.geometry("conv2d", self.shape(), weight.shape())?;
         let mut inputs: SmallVec<[&Var<T>; 3]> = smallvec![self, weight];
         inputs.extend(bias);
+        let (x, w, b) = (self.value(), weight.value(), bias.map(Var::value));
+        // the argmax is for the backward pass only (recording it was a third of pooling's
+        // time at batch 1)
+        let (y, argmax) = if Var::will_record(&inputs) {
+            conv2d_max_pool2d_with_argmax(x, w, b, conv, activation, pool)?
+        } else {
+            (
+                conv2d_max_pool2d(x, w, b, conv, activation, pool)?,
+                Vec::new(),
+            )
+        };
+        let g = conv.geometry("conv2d", self.shape(), weight.shape())?;
         Var::record("conv2d_max_pool2d", &inputs, y, move |y| Conv2dMaxPool2d {
             x: Rc::clone(self.value_rc()),
             w: Rc::clone(weight.value_rc()),
@@ -144,5 +149,50 @@ mod tests {
                 assert!((p - q).abs() < 1e-12, "{p} vs {q}");
             }
         }
+    }
+
+    /// Outside recording no argmax is kept, and the values are the same to the bit (f32,
+    /// where inference pools by a chain of vmaxps).
+    #[test]
+    fn inference_gives_the_recorded_values() {
+        use crate::{Leaf, Var};
+        let f32_leaf = |l: Leaf<f64>| Leaf::new(l.value().cast::<f32>());
+        let (x, w, b) = (
+            f32_leaf(leaf(&[2, 1, 12, 12], 17)),
+            f32_leaf(leaf(&[4, 1, 5, 5], 18)),
+            f32_leaf(leaf(&[4], 19)),
+        );
+        let (conv, pool) = (Conv2dParams::default(), Pool2dParams::new(2));
+        let act = Some(Activation::Relu);
+        let t = Tape::new();
+        let (xv, wv, bv) = (t.leaf(&x), t.leaf(&w), t.leaf(&b));
+        assert!(Var::will_record(&[&xv, &wv]));
+        let recorded = xv
+            .conv2d_max_pool2d(&wv, Some(&bv), &conv, act, &pool)
+            .unwrap();
+        assert!(recorded.requires_grad());
+        let (xc, wc, bc) = [&x, &w, &b]
+            .map(|l| Var::constant((*l.value()).clone()))
+            .into();
+        assert!(!Var::will_record(&[&xc, &wc, &bc]));
+        let inferred = xc
+            .conv2d_max_pool2d(&wc, Some(&bc), &conv, act, &pool)
+            .unwrap();
+        assert!(!inferred.requires_grad());
+        let paused = {
+            let _pause = t.pause();
+            assert!(!Var::will_record(&[&xv, &wv]));
+            xv.conv2d_max_pool2d(&wv, Some(&bv), &conv, act, &pool)
+                .unwrap()
+        };
+        let bits = |v: &Var<f32>| {
+            v.value()
+                .data()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&inferred), bits(&recorded));
+        assert_eq!(bits(&paused), bits(&recorded));
     }
 }

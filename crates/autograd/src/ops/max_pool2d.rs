@@ -2,7 +2,7 @@
 
 use crate::tape::{Backward, Grads};
 use crate::{Result, Var};
-use kiln_tensor::pool2d::{max_pool2d_backward, max_pool2d_with_argmax};
+use kiln_tensor::pool2d::{max_pool2d, max_pool2d_backward, max_pool2d_with_argmax};
 use kiln_tensor::{Float, Pool2dParams, Shape, Tensor};
 use smallvec::smallvec;
 
@@ -31,7 +31,12 @@ impl<T: Float> Var<T> {
     /// # Shapes
     /// (N, C, H, W) → (N, C, H_out, W_out).
     pub fn max_pool2d(&self, params: &Pool2dParams) -> Result<Var<T>> {
-        let (y, argmax) = max_pool2d_with_argmax(self.value(), params)?;
+        // the argmax is for the backward pass only
+        let (y, argmax) = if Var::will_record(&[self]) {
+            max_pool2d_with_argmax(self.value(), params)?
+        } else {
+            (max_pool2d(self.value(), params)?, Vec::new())
+        };
         Var::record("max_pool2d", &[self], y, move |_| MaxPool2d {
             x_shape: self.shape().clone(),
             argmax,

@@ -16,8 +16,7 @@ use crate::pool2d::{max_pool2d_backward, max_pool_planes, Pool2dParams};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
-/// `max_pool(f(conv2d(x, w) + b))` and, for each pooled value, the index within its
-/// (H_out, W_out) plane of the convolution output it came from.
+/// `max_pool(f(conv2d(x, w) + b))`, for inference: no argmax is recorded.
 ///
 /// # Shapes
 /// x (N, C, H, W), weight (C_out, C/groups, KH, KW), bias (C_out) → (N, C_out, H_p, W_p),
@@ -29,14 +28,44 @@ pub fn conv2d_max_pool2d<T: Float>(
     conv: &Conv2dParams,
     activation: Option<Activation>,
     pool: &Pool2dParams,
+) -> Result<Tensor<T>> {
+    Ok(pooled_forward(x, weight, bias, conv, activation, pool, false)?.0)
+}
+
+/// `max_pool(f(conv2d(x, w) + b))` and, for each pooled value, the index within its
+/// (H_out, W_out) plane of the convolution output it came from, which
+/// [`conv2d_max_pool2d_backward_z`] routes the gradient to.
+///
+/// # Shapes
+/// As [`conv2d_max_pool2d`]; argmax (N·C_out·H_p·W_p).
+pub fn conv2d_max_pool2d_with_argmax<T: Float>(
+    x: &Tensor<T>,
+    weight: &Tensor<T>,
+    bias: Option<&Tensor<T>>,
+    conv: &Conv2dParams,
+    activation: Option<Activation>,
+    pool: &Pool2dParams,
+) -> Result<(Tensor<T>, Vec<u32>)> {
+    pooled_forward(x, weight, bias, conv, activation, pool, true)
+}
+
+/// The fused pass, recording the argmax only if `with_argmax` (else it is empty).
+fn pooled_forward<T: Float>(
+    x: &Tensor<T>,
+    weight: &Tensor<T>,
+    bias: Option<&Tensor<T>>,
+    conv: &Conv2dParams,
+    activation: Option<Activation>,
+    pool: &Pool2dParams,
+    with_argmax: bool,
 ) -> Result<(Tensor<T>, Vec<u32>)> {
     let g = conv.geometry("conv2d", x.shape(), weight.shape())?;
     super::check_bias("conv2d", bias, g.c_out)?;
     let pg = pool.geometry("max_pool2d", &g.out_shape())?;
     let (in_image, pooled_image) = (g.c * g.h * g.w, g.c_out * pg.h_out * pg.w_out);
     let mut out = vec![T::ZERO; g.n * pooled_image];
-    let mut argmax = vec![0u32; g.n * pooled_image];
-    let task = |t: usize, out: &mut [T], argmax: &mut [u32]| -> Result<()> {
+    let mut argmax = vec![0u32; if with_argmax { g.n * pooled_image } else { 0 }];
+    let task = |t: usize, out: &mut [T], argmax: Option<&mut [u32]>| -> Result<()> {
         let images = t * IMAGES_PER_TASK..((t + 1) * IMAGES_PER_TASK).min(g.n);
         let sub = ConvGeometry {
             n: images.len(),
@@ -54,24 +83,25 @@ pub fn conv2d_max_pool2d<T: Float>(
     if chunk > 0 {
         if worth_splitting(g.n * g.c_out * g.h_out * g.w_out * g.col_rows()) {
             use rayon::prelude::*;
-            out.par_chunks_mut(chunk)
-                .zip(argmax.par_chunks_mut(chunk))
-                .enumerate()
-                .try_for_each(|(t, (o, a))| task(t, o, a))?;
+            let outs = out.par_chunks_mut(chunk).enumerate();
+            if with_argmax {
+                outs.zip(argmax.par_chunks_mut(chunk))
+                    .try_for_each(|((t, o), a)| task(t, o, Some(a)))?;
+            } else {
+                outs.try_for_each(|(t, o)| task(t, o, None))?;
+            }
         } else {
-            for (t, (o, a)) in out
-                .chunks_mut(chunk)
-                .zip(argmax.chunks_mut(chunk))
-                .enumerate()
-            {
-                task(t, o, a)?;
+            // argmax chunks, or none for every task
+            let mut arg_chunks = argmax.chunks_mut(chunk);
+            for (t, o) in out.chunks_mut(chunk).enumerate() {
+                task(t, o, arg_chunks.next())?;
             }
         }
     }
     Ok((Tensor::from_parts(out, pg.out_shape()), argmax))
 }
 
-/// The gradient of [`conv2d_max_pool2d`] with respect to the convolution's output.
+/// The gradient of [`conv2d_max_pool2d_with_argmax`] with respect to the convolution's output.
 #[derive(Clone, Debug)]
 pub struct PooledGrad<T: Float> {
     /// dz (N, C_out, H_out, W_out): the gradient at every position of the convolution's
@@ -87,7 +117,7 @@ pub struct PooledGrad<T: Float> {
 /// window's maximum. `dp` is taken by value and scaled in place.
 ///
 /// # Shapes
-/// dp, p (N, C_out, H_p, W_p), argmax from [`conv2d_max_pool2d`] → `z_shape`
+/// dp, p (N, C_out, H_p, W_p), argmax from [`conv2d_max_pool2d_with_argmax`] → `z_shape`
 /// (N, C_out, H_out, W_out).
 pub fn conv2d_max_pool2d_backward_z<T: Float>(
     mut dp: Tensor<T>,

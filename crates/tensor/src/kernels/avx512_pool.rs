@@ -5,8 +5,8 @@ use super::avx512::lanes;
 use std::arch::x86_64::*;
 
 /// Max pooling of one plane (h × w, row length `w`) by 2×2 windows with stride 2 and no
-/// padding, into `y` (h_out × w_out) with each window's first maximum's index in `arg`
-/// (row-major within the plane).
+/// padding, into `y` (h_out × w_out) with, if `arg` is given, each window's first
+/// maximum's index in it (row-major within the plane).
 ///
 /// # Safety
 /// AVX-512F; `x` holds at least 2·h_out rows of `w` ≥ 2·w_out values; `y` and `arg` hold
@@ -18,10 +18,32 @@ pub unsafe fn max_pool_2x2(
     h_out: usize,
     w_out: usize,
     y: &mut [f32],
-    arg: &mut [u32],
+    arg: Option<&mut [u32]>,
 ) {
     debug_assert!(x.len() >= 2 * h_out * w && w >= 2 * w_out);
-    debug_assert!(y.len() >= h_out * w_out && arg.len() >= h_out * w_out);
+    debug_assert!(y.len() >= h_out * w_out);
+    // SAFETY: forwarded.
+    unsafe {
+        match arg {
+            Some(arg) => {
+                debug_assert!(arg.len() >= h_out * w_out);
+                pool_2x2::<true>(x, w, h_out, w_out, y, arg.as_mut_ptr())
+            }
+            None => pool_2x2::<false>(x, w, h_out, w_out, y, std::ptr::null_mut()),
+        }
+    }
+}
+
+/// [`max_pool_2x2`], recording the argmax (into `arg`) only if `ARG`.
+#[target_feature(enable = "avx512f")]
+unsafe fn pool_2x2<const ARG: bool>(
+    x: &[f32],
+    w: usize,
+    h_out: usize,
+    w_out: usize,
+    y: &mut [f32],
+    arg: *mut u32,
+) {
     let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for oh in 0..h_out {
@@ -58,6 +80,20 @@ pub unsafe fn max_pool_2x2(
                     _mm512_add_epi32(first, _mm512_set1_epi32(w as i32 + 1)),
                 ),
             ];
+            let out = lanes(count);
+            // Without argmax and without NaN, a chain of vmaxps: `max(v, best)` is
+            // `v > best ? v : best`, so the first of equal values stays, as below.
+            let any_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(top.0, top.1)
+                | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(bottom.0, bottom.1);
+            if !ARG && any_nan == 0 {
+                let best = _mm512_max_ps(
+                    bottom.1,
+                    _mm512_max_ps(bottom.0, _mm512_max_ps(top.1, top.0)),
+                );
+                // SAFETY: the mask stops at w_out outputs of row oh.
+                unsafe { _mm512_mask_storeu_ps(y.as_mut_ptr().add(oh * w_out + ow0), out, best) };
+                continue;
+            }
             let (mut best, mut at) = (_mm512_set1_ps(f32::NEG_INFINITY), first);
             for (v, idx) in candidates {
                 // greater, or the window's first NaN (see pool2d::beats)
@@ -67,11 +103,12 @@ pub unsafe fn max_pool_2x2(
                 best = _mm512_mask_mov_ps(best, greater, v);
                 at = _mm512_mask_mov_epi32(at, greater, idx);
             }
-            let out = lanes(count);
-            // SAFETY: the mask stops at w_out outputs of row oh.
+            // SAFETY: the mask stops at w_out outputs of row oh; `arg` is given if ARG.
             unsafe {
                 _mm512_mask_storeu_ps(y.as_mut_ptr().add(oh * w_out + ow0), out, best);
-                _mm512_mask_storeu_epi32(arg.as_mut_ptr().add(oh * w_out + ow0).cast(), out, at);
+                if ARG {
+                    _mm512_mask_storeu_epi32(arg.add(oh * w_out + ow0).cast(), out, at);
+                }
             }
         }
     }

@@ -211,34 +211,50 @@ pub fn max_pool2d_with_argmax<T: Float>(
     x: &Tensor<T>,
     params: &Pool2dParams,
 ) -> Result<(Tensor<T>, Vec<u32>)> {
+    let (y, argmax) = max_pool2d_impl(x, params, true)?;
+    Ok((y, argmax.unwrap_or_default()))
+}
+
+/// Max pooling with the argmax recorded only if `with_argmax`.
+fn max_pool2d_impl<T: Float>(
+    x: &Tensor<T>,
+    params: &Pool2dParams,
+    with_argmax: bool,
+) -> Result<(Tensor<T>, Option<Vec<u32>>)> {
     let g = params.geometry("max_pool2d", x.shape())?;
     let (plane_in, plane_out) = (g.h * g.w, g.h_out * g.w_out);
     let planes = g.n * g.c;
     let mut out = vec![T::ZERO; planes * plane_out];
-    let mut argmax = vec![0u32; planes * plane_out];
+    let mut argmax = with_argmax.then(|| vec![0u32; planes * plane_out]);
     if plane_out > 0 {
         if crate::parallel::worth_splitting(x.numel()) {
             use rayon::prelude::*;
-            x.data()
+            let xs = x
+                .data()
                 .par_chunks(plane_in)
-                .zip(out.par_chunks_mut(plane_out))
-                .zip(argmax.par_chunks_mut(plane_out))
-                .for_each(|((x_p, y), arg)| max_pool_planes(x_p, &g, y, arg));
+                .zip(out.par_chunks_mut(plane_out));
+            match &mut argmax {
+                Some(a) => xs
+                    .zip(a.par_chunks_mut(plane_out))
+                    .for_each(|((x_p, y), arg)| max_pool_planes(x_p, &g, y, Some(arg))),
+                None => xs.for_each(|(x_p, y)| max_pool_planes(x_p, &g, y, None)),
+            }
         } else {
-            max_pool_planes(x.data(), &g, &mut out, &mut argmax);
+            max_pool_planes(x.data(), &g, &mut out, argmax.as_deref_mut());
         }
     }
     Ok((Tensor::from_parts(out, g.out_shape()), argmax))
 }
 
-/// Max pooling of whole (H, W) planes of `x`, as many as `x` holds, into `out` and
-/// `argmax` (one plane of each per input plane), on the calling thread: the body of
-/// [`max_pool2d_with_argmax`], and what a fused op calls on its own buffer.
+/// Max pooling of whole (H, W) planes of `x`, as many as `x` holds, into `out` and, if
+/// given, `argmax` (one plane of each per input plane), on the calling thread: the body
+/// of [`max_pool2d_with_argmax`] and [`max_pool2d`], and what a fused op calls on its own
+/// buffer.
 pub(crate) fn max_pool_planes<T: Float>(
     x: &[T],
     g: &PoolGeometry,
     out: &mut [T],
-    argmax: &mut [u32],
+    mut argmax: Option<&mut [u32]>,
 ) {
     let (plane_in, plane_out) = (g.h * g.w, g.h_out * g.w_out);
     if plane_in == 0 || plane_out == 0 {
@@ -250,14 +266,26 @@ pub(crate) fn max_pool_planes<T: Float>(
     } else {
         g.spans()
     };
-    for ((x_p, y), arg) in x
+    // the portable loops record the argmax anyway: into a scratch plane if none is wanted
+    let mut scratch = Vec::new();
+    for (p, (x_p, y)) in x
         .chunks_exact(plane_in)
         .zip(out.chunks_exact_mut(plane_out))
-        .zip(argmax.chunks_exact_mut(plane_out))
+        .enumerate()
     {
-        if tiled && g.params.kernel == Hw::new(2, 2) && fast_2x2(x_p, y, arg, g) {
+        let mut arg = argmax
+            .as_deref_mut()
+            .map(|a| &mut a[p * plane_out..(p + 1) * plane_out]);
+        if tiled && g.params.kernel == Hw::new(2, 2) && fast_2x2(x_p, y, arg.as_deref_mut(), g) {
             continue;
         }
+        let arg = match arg {
+            Some(a) => a,
+            None => {
+                scratch.resize(plane_out, 0);
+                &mut scratch[..]
+            }
+        };
         if tiled {
             max_plane_tiled(x_p, y, arg, g);
         } else {
@@ -268,7 +296,7 @@ pub(crate) fn max_pool_planes<T: Float>(
 
 /// 2×2, stride 2 max pooling of one plane with the AVX-512 kernel, if it applies (f32 on
 /// a CPU with AVX-512); false otherwise.
-fn fast_2x2<T: Float>(x: &[T], y: &mut [T], arg: &mut [u32], g: &PoolGeometry) -> bool {
+fn fast_2x2<T: Float>(x: &[T], y: &mut [T], arg: Option<&mut [u32]>, g: &PoolGeometry) -> bool {
     #[cfg(target_arch = "x86_64")]
     if let (true, Some(xf), Some(yf)) = (crate::kernels::avx512(), as_f32(x), as_f32_mut(y)) {
         // SAFETY: AVX-512F is present; the windows tile the plane (checked by the caller),
@@ -342,8 +370,9 @@ fn max_plane_tiled<T: Float>(x: &[T], y: &mut [T], arg: &mut [u32], g: &PoolGeom
 }
 
 /// Max pooling (−∞ padding): `y[n, c, i, j] = max` of the window at (i·sh − ph, j·sw − pw).
+/// Records no argmax: for inference, where no gradient will be taken.
 pub fn max_pool2d<T: Float>(x: &Tensor<T>, params: &Pool2dParams) -> Result<Tensor<T>> {
-    Ok(max_pool2d_with_argmax(x, params)?.0)
+    Ok(max_pool2d_impl(x, params, false)?.0)
 }
 
 /// Gradient of max pooling: each `dy` goes to the first maximum of its window.
