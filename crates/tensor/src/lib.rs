@@ -27,6 +27,7 @@ pub mod matmul;
 pub mod parallel;
 pub mod pool2d;
 pub mod reduce;
+mod scratch;
 pub mod shape;
 pub mod softmax;
 pub mod tensor;

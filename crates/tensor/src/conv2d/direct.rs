@@ -7,8 +7,10 @@ use super::ConvGeometry;
 use crate::activation::Activation;
 use crate::float::Float;
 use crate::kernels::avx512_conv::{self as k, PosVec};
-use crate::kernels::{as_f32, as_f32_mut, vec_from_f32};
-use crate::parallel::{collect_image_tasks, fill_image_tasks, map_image_tasks};
+use crate::kernels::{as_f32, as_f32_mut, as_f32_uninit, vec_from_f32};
+use crate::parallel::{
+    collect_image_tasks, fill_image_tasks, for_each_image_task, map_image_tasks,
+};
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
@@ -114,16 +116,60 @@ pub(super) fn forward<T: Float>(
     bias: Option<&[T]>,
     activation: Option<Activation>,
 ) -> Option<Vec<T>> {
-    let plan_rc = Plan::get::<T>(g)?;
-    let plan: &Plan = &plan_rc;
-    let (x, w) = (as_f32(x)?, as_f32(w)?);
+    let (plan, x, w, bias) = forward_inputs(g, x, w, bias)?;
+    let out_image = g.c_out * g.h_out * g.w_out;
+    let fill = forward_fill(g, &plan, x, w, bias, activation);
+    // SAFETY: the kernel writes all og·plane outputs of every group of every image.
+    let out = unsafe { fill_image_tasks(g.n, out_image, g.n * out_image * plan.taps.len(), fill) };
+    vec_from_f32(out)
+}
+
+/// [`forward`] into `out` (N·C_out·H_out·W_out values, every one written), or `None`
+/// (and `out` untouched) if the direct path does not apply.
+pub(super) fn forward_into<T: Float>(
+    g: &ConvGeometry,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    activation: Option<Activation>,
+    out: &mut [MaybeUninit<T>],
+) -> Option<()> {
+    let (plan, x, w, bias) = forward_inputs(g, x, w, bias)?;
+    let out = as_f32_uninit(out)?;
+    let out_image = g.c_out * g.h_out * g.w_out;
+    let fill = forward_fill(g, &plan, x, w, bias, activation);
+    for_each_image_task(g.n, out, out_image, g.n * out_image * plan.taps.len(), fill);
+    Some(())
+}
+
+/// The plan and the f32 views of a forward's operands, if the direct path applies.
+#[allow(clippy::type_complexity)]
+fn forward_inputs<'a, T: Float>(
+    g: &ConvGeometry,
+    x: &'a [T],
+    w: &'a [T],
+    bias: Option<&'a [T]>,
+) -> Option<(Rc<Plan>, &'a [f32], &'a [f32], Option<&'a [f32]>)> {
+    let plan = Plan::get::<T>(g)?;
     let bias = match bias {
         Some(b) => Some(as_f32(b)?),
         None => None,
     };
+    Some((plan, as_f32(x)?, as_f32(w)?, bias))
+}
+
+/// The task that writes the outputs of a range of images: all of them, every group.
+fn forward_fill<'a>(
+    g: &'a ConvGeometry,
+    plan: &'a Plan,
+    x: &'a [f32],
+    w: &'a [f32],
+    bias: Option<&'a [f32]>,
+    activation: Option<Activation>,
+) -> impl Fn(std::ops::Range<usize>, &mut [MaybeUninit<f32>]) + Sync + Send + 'a {
     let (in_image, out_image, in_group, padded_group) = sizes(g, plan);
     let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
-    let fill = |images: std::ops::Range<usize>, out: &mut [MaybeUninit<f32>]| {
+    move |images: std::ops::Range<usize>, out: &mut [MaybeUninit<f32>]| {
         let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
         for (y_n, n) in out.chunks_exact_mut(out_image).zip(images) {
             for grp in 0..g.groups {
@@ -161,10 +207,7 @@ pub(super) fn forward<T: Float>(
                 a.apply_in_place(y_n);
             }
         }
-    };
-    // SAFETY: the kernel writes all og·plane outputs of every group of every image.
-    let out = unsafe { fill_image_tasks(g.n, out_image, g.n * out_image * k, fill) };
-    vec_from_f32(out)
+    }
 }
 
 /// dx for dy, or `None` if the direct path does not apply. With stride 1 this is a

@@ -74,6 +74,27 @@ pub(super) fn forward<T: Float>(
     )
 }
 
+/// [`forward`] for a pass that only reads the result: written into `scratch` (N·C_out·
+/// H_out·W_out values) when the direct path applies, else into a new buffer.
+pub(super) fn forward_in<'a, T: Float>(
+    g: &ConvGeometry,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    activation: Option<Activation>,
+    scratch: &'a mut [std::mem::MaybeUninit<T>],
+) -> std::borrow::Cow<'a, [T]> {
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::forward_into(g, x, w, bias, activation, scratch).is_some() {
+        // SAFETY: the direct path wrote every element.
+        return std::borrow::Cow::Borrowed(unsafe {
+            &*(scratch as *mut [std::mem::MaybeUninit<T>] as *const [T])
+        });
+    }
+    let _ = scratch;
+    std::borrow::Cow::Owned(forward(g, x, w, bias, activation))
+}
+
 /// dx = conv's adjoint of dy: per image and group, dcols = W_gᵀ · dy_g, then col2im.
 pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
     #[cfg(target_arch = "x86_64")]

@@ -13,6 +13,7 @@ use crate::error::{Result, TensorError};
 use crate::float::Float;
 use crate::parallel::{worth_splitting, IMAGES_PER_TASK};
 use crate::pool2d::{max_pool2d_backward, max_pool_planes, Pool2dParams};
+use crate::scratch::with_scratch;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -72,8 +73,12 @@ fn pooled_forward<T: Float>(
             ..g
         };
         let x_sub = &x.data()[images.start * in_image..images.end * in_image];
-        let z = lowered::forward(&sub, x_sub, weight.data(), bias.map(Tensor::data), None);
-        max_pool_planes(&z, &pg, out, argmax);
+        // the convolution's output is pooled and dropped: it goes to this thread's scratch
+        with_scratch(sub.n * g.c_out * g.h_out * g.w_out, |scratch| {
+            let (w, b) = (weight.data(), bias.map(Tensor::data));
+            let z = lowered::forward_in(&sub, x_sub, w, b, None, scratch);
+            max_pool_planes(&z, &pg, out, argmax);
+        });
         if let Some(a) = activation {
             a.apply_in_place(out);
         }
