@@ -365,6 +365,22 @@ mod tests {
     }
 
     #[test]
+    fn every_non_finite_value_is_found_at_every_length_and_position() {
+        for len in [1, 15, 16, 17, 63, 64, 65, 130] {
+            let mut x = Tensor::<f32>::full([len], f32::MAX);
+            assert!(x.all_finite(), "{len}");
+            for at in 0..len {
+                for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                    x.data_mut()[at] = bad;
+                    assert!(!x.all_finite(), "{bad} at {at} of {len}");
+                    x.data_mut()[at] = -f32::MAX;
+                }
+            }
+            assert!(x.all_finite(), "{len}");
+        }
+    }
+
+    #[test]
     fn arange_and_get() {
         let x = Tensor::<f64>::arange(6).reshape([2, 3]).unwrap();
         assert_eq!(x.get(&[1, 2]).unwrap(), 5.0);

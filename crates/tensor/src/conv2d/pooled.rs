@@ -86,7 +86,10 @@ fn pooled_forward<T: Float>(
     };
     let chunk = IMAGES_PER_TASK * pooled_image;
     if chunk > 0 {
-        if worth_splitting(g.n * g.c_out * g.h_out * g.w_out * g.col_rows()) {
+        // one task (a small batch) runs here: rayon's bridge cost ~1% of a batch-1 forward
+        if g.n > IMAGES_PER_TASK
+            && worth_splitting(g.n * g.c_out * g.h_out * g.w_out * g.col_rows())
+        {
             use rayon::prelude::*;
             let outs = out.par_chunks_mut(chunk).enumerate();
             if with_argmax {
