@@ -245,42 +245,18 @@ unsafe fn forward_tile<const MR: usize, const NV: usize>(
     first: usize,
     epi: Epilogue<'_>,
 ) {
-    let k = taps.len();
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     if let Some(b) = epi.bias {
         for (acc_r, &b_r) in acc.iter_mut().zip(b) {
             *acc_r = [_mm512_set1_ps(b_r); NV];
         }
     }
-    let mut runs = [Runs {
-        masks: [0; 2],
-        bases: [0; 2],
-    }; NV];
-    let mut simple = true;
-    for (r, p) in runs.iter_mut().zip(pos) {
-        match p.two_runs() {
-            Some(two) => *r = two,
-            None => simple = false,
-        }
-    }
-    for (kk, &tap) in taps.iter().enumerate() {
-        let mut xv = [_mm512_setzero_ps(); NV];
-        for ((xq, p), r) in xv.iter_mut().zip(pos).zip(&runs) {
-            // SAFETY: the caller guarantees the offsets are inside x.
-            *xq = unsafe {
-                if simple {
-                    gather2(x.as_ptr(), tap, r)
-                } else {
-                    gather(x.as_ptr(), tap, p)
-                }
-            };
-        }
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            // SAFETY: w holds MR rows of k taps.
-            let wv = _mm512_set1_ps(unsafe { *w.get_unchecked(r * k + kk) });
-            for (a, &xq) in acc_r.iter_mut().zip(&xv) {
-                *a = _mm512_fmadd_ps(wv, xq, *a);
-            }
+    // SAFETY: forwarded.
+    unsafe {
+        match pos.iter().map(|p| p.segments).max() {
+            Some(1) => forward_taps::<MR, NV, 1>(x, taps, pos, w, &mut acc),
+            Some(2) => forward_taps::<MR, NV, 2>(x, taps, pos, w, &mut acc),
+            _ => forward_taps::<MR, NV, 0>(x, taps, pos, w, &mut acc),
         }
     }
     for (r, acc_r) in acc.iter().enumerate() {
@@ -299,6 +275,53 @@ unsafe fn forward_tile<const MR: usize, const NV: usize>(
                     a,
                 )
             };
+        }
+    }
+}
+
+/// The tap loop of [`forward_tile`] for position vectors of at most `RUNS` runs each:
+/// one masked load per vector and tap (RUNS = 1), two (RUNS = 2), or the general loop
+/// over runs (RUNS = 0). Fixing the count per tile keeps the choice out of the tap loop.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn forward_taps<const MR: usize, const NV: usize, const RUNS: usize>(
+    x: &[f32],
+    taps: &[isize],
+    pos: &[PosVec],
+    w: &[f32],
+    acc: &mut [[__m512; NV]; MR],
+) {
+    let k = taps.len();
+    let mut runs = [Runs {
+        masks: [0; 2],
+        bases: [0; 2],
+    }; NV];
+    if RUNS != 0 {
+        for (r, p) in runs.iter_mut().zip(pos) {
+            *r = p.two_runs().expect("at most two runs");
+        }
+    }
+    for (kk, &tap) in taps.iter().enumerate() {
+        let mut xv = [_mm512_setzero_ps(); NV];
+        for ((xq, p), r) in xv.iter_mut().zip(pos).zip(&runs) {
+            // SAFETY: the caller guarantees the offsets are inside x.
+            *xq = unsafe {
+                match RUNS {
+                    1 => _mm512_maskz_loadu_ps(
+                        r.masks[0],
+                        x.as_ptr().wrapping_offset(tap + r.bases[0]),
+                    ),
+                    2 => gather2(x.as_ptr(), tap, r),
+                    _ => gather(x.as_ptr(), tap, p),
+                }
+            };
+        }
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            // SAFETY: w holds MR rows of k taps.
+            let wv = _mm512_set1_ps(unsafe { *w.get_unchecked(r * k + kk) });
+            for (a, &xq) in acc_r.iter_mut().zip(&xv) {
+                *a = _mm512_fmadd_ps(wv, xq, *a);
+            }
         }
     }
 }
