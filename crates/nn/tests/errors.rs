@@ -10,7 +10,8 @@ fn dense_fed_the_wrong_number_of_features() {
     let err = net.predict(&Tensor::zeros([2, 16, 4, 4])).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "dense0: dense: input [2, 256] does not fit weight [120, 400] (expected input (N, 400))"
+        "dense0: dense: input [2, 16, 4, 4] (read as [2, 256]) does not fit weight [120, 400] \
+         (expected input (N, 400))"
     );
 }
 

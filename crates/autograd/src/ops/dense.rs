@@ -3,6 +3,7 @@
 
 use crate::tape::{Backward, Grads};
 use crate::{AutogradError, Result, Var};
+use kiln_tensor::matmul::{gemm, MatMut, MatRef};
 use kiln_tensor::{Activation, Float, Tensor};
 use smallvec::{smallvec, SmallVec};
 use std::rc::Rc;
@@ -25,15 +26,37 @@ impl<T: Float> Backward<T> for Dense<T> {
         if let Some((act, y)) = &self.activation {
             act.backward_in_place(grad.data_mut(), y.data());
         }
-        // dx (n × in) = dy (n × units) · W (units × in)
+        let (units, n) = (self.w.dims()[0], self.x.dims()[0]);
+        let in_units = self.w.dims()[1];
+        // x is read as (n × in), whatever its rank
+        let x = MatRef::new(self.x.data(), n, in_units);
+        let dy = MatRef::new(grad.data(), n, units);
+        // dx (n × in) = dy (n × units) · W (units × in), in x's shape
         let gx = if needs[0] {
-            Some(grad.matmul(&self.w)?)
+            let mut gx = Tensor::zeros(self.x.shape().clone());
+            let w = MatRef::new(self.w.data(), units, in_units);
+            gemm(
+                T::ONE,
+                dy,
+                w,
+                T::ZERO,
+                MatMut::new(gx.data_mut(), n, in_units),
+            );
+            Some(gx)
         } else {
             None
         };
         // dW (units × in) = dyᵀ (units × n) · x (n × in)
         let gw = if needs[1] {
-            Some(grad.matmul_t(true, &self.x, false)?)
+            let mut gw = Tensor::zeros([units, in_units]);
+            gemm(
+                T::ONE,
+                dy.t(),
+                x,
+                T::ZERO,
+                MatMut::new(gw.data_mut(), units, in_units),
+            );
+            Some(gw)
         } else {
             None
         };
@@ -53,7 +76,9 @@ impl<T: Float> Var<T> {
     /// Fully connected: `x · Wᵀ + b`.
     ///
     /// # Shapes
-    /// x (N, in_units), weight (units, in_units), bias (units) → (N, units).
+    /// x (N, in_units), weight (units, in_units), bias (units) → (N, units). An x of
+    /// higher rank is read as (N, product of the other axes), as Gluon's `Dense(flatten=True)`
+    /// reads it, without a copy; its gradient comes back in its own shape.
     pub fn dense(&self, weight: &Var<T>, bias: Option<&Var<T>>) -> Result<Var<T>> {
         self.dense_activation(weight, bias, None)
     }
@@ -69,18 +94,34 @@ impl<T: Float> Var<T> {
         activation: Option<Activation>,
     ) -> Result<Var<T>> {
         let (x, w) = (self.value(), weight.value());
-        if x.rank() != 2 || w.rank() != 2 || x.dims()[1] != w.dims()[1] {
+        let n = x.dims().first().copied().unwrap_or(0);
+        let in_units: usize = x.dims().iter().skip(1).product();
+        if x.rank() < 2 || w.rank() != 2 || in_units != w.dims()[1] {
+            let read_as = if x.rank() > 2 {
+                format!(" (read as [{n}, {in_units}])")
+            } else {
+                String::new()
+            };
             return Err(AutogradError::invalid(
                 "dense",
                 format!(
-                    "input {} does not fit weight {} (expected input (N, {}))",
+                    "input {}{read_as} does not fit weight {} (expected input (N, {}))",
                     x.shape(),
                     w.shape(),
                     w.dims().get(1).copied().unwrap_or(0)
                 ),
             ));
         }
-        let mut y = x.matmul_t(false, w, true)?;
+        let units = w.dims()[0];
+        // y (n × units) = x (n × in) · Wᵀ
+        let mut y = Tensor::zeros([n, units]);
+        gemm(
+            T::ONE,
+            MatRef::new(x.data(), n, in_units),
+            MatRef::new(w.data(), units, in_units).t(),
+            T::ZERO,
+            MatMut::new(y.data_mut(), n, units),
+        );
         if let Some(b) = bias {
             if b.dims() != [w.dims()[0]] {
                 return Err(AutogradError::invalid(
@@ -88,7 +129,6 @@ impl<T: Float> Var<T> {
                     format!("bias has shape {}, expected [{}]", b.shape(), w.dims()[0]),
                 ));
             }
-            let units = w.dims()[0];
             for row in y.data_mut().chunks_mut(units) {
                 row.iter_mut()
                     .zip(b.value().data())
@@ -143,6 +183,33 @@ mod tests {
             .matmul(&w.value().transpose(0, 1).unwrap())
             .unwrap();
         assert_eq!(y.value(), &expect);
+    }
+
+    /// A 4-d input is read as (N, C·H·W): the same values and weight gradients as after
+    /// an explicit flatten, and the input's gradient in its own shape.
+    #[test]
+    fn dense_reads_higher_rank_input_as_flattened() {
+        let (x, w, b) = (leaf(&[2, 3, 2, 2], 9), leaf(&[5, 12], 10), leaf(&[5], 11));
+        assert_grads(&[&x, &w, &b], |t| {
+            t.leaf(&x)
+                .dense_activation(&t.leaf(&w), Some(&t.leaf(&b)), Some(Activation::Sigmoid))
+        });
+        let run = |flatten: bool| {
+            let t = Tape::new();
+            let xv = t.leaf(&x);
+            let xv = if flatten { xv.flatten().unwrap() } else { xv };
+            let y = xv
+                .dense_activation(&t.leaf(&w), Some(&t.leaf(&b)), Some(Activation::Tanh))
+                .unwrap();
+            let out = y.value().clone();
+            y.sum().unwrap().backward().unwrap();
+            (out, x.grad().unwrap().clone(), w.grad().unwrap().clone())
+        };
+        let (direct, flattened) = (run(false), run(true));
+        assert_eq!(direct.0, flattened.0);
+        assert_eq!(direct.1.shape().dims(), &[2, 3, 2, 2]);
+        assert_eq!(direct.1.data(), flattened.1.data());
+        assert_eq!(direct.2, flattened.2);
     }
 
     #[test]

@@ -97,15 +97,16 @@ impl<T: Float> Dense<T> {
         }
         check_input("dense", x.value())?;
         let dims = x.dims();
+        // flattening: the op reads (N, C, H, W) as (N, C·H·W) itself, without a copy
         let x2 = match (self.flatten, dims.split_last()) {
+            (true, _) if dims.len() >= 2 => x.clone(),
             (true, _) => x.flatten()?,
             (false, Some((&last, lead))) => x.reshape([lead.iter().product(), last])?,
             (false, None) => return Err(NnError::invalid("dense", "input is a scalar")),
         };
         if !self.weights.weight().shape_is_known() {
-            self.weights
-                .weight()
-                .infer_shape(&[self.units, x2.dims()[1]])?;
+            let in_units = x2.dims().iter().skip(1).product();
+            self.weights.weight().infer_shape(&[self.units, in_units])?;
         }
         let (w, b) = self.weights.vars(x.tape())?;
         let y = x2.dense_activation(&w, b.as_ref(), self.activation)?;
