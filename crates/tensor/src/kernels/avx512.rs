@@ -566,6 +566,23 @@ unsafe fn nt_tile<const MR: usize, const NR: usize>(
             }
             continue;
         }
+        if NR == 4 && MR % 2 == 0 {
+            // rows r and r + 1 below, reduced together (taken at even r)
+            if r % 2 == 0 {
+                let next = &sum[r + 1];
+                let s = [
+                    sum_r[0], sum_r[1], sum_r[2], sum_r[3], next[0], next[1], next[2], next[3],
+                ];
+                let mut totals = [0.0f32; 8];
+                // SAFETY: 8 floats.
+                unsafe { _mm256_storeu_ps(totals.as_mut_ptr(), reduce_add_8(s)) };
+                for (i, &total) in totals.iter().enumerate() {
+                    let out = &mut c[(r + i / 4) * g.ldc + j + i % 4];
+                    *out = if g.accumulate { *out + total } else { total };
+                }
+            }
+            continue;
+        }
         for (q, &s) in sum_r.iter().enumerate() {
             let out = &mut c[r * g.ldc + j + q];
             let total = _mm512_reduce_add_ps(s);
