@@ -82,6 +82,22 @@ pub fn map_bytes<T: Float>(table: &[T; 256], src: &[u8], dst: &mut [T]) {
     }
 }
 
+/// Asks the CPU to bring `bytes` into cache (a hint; nothing happens on other CPUs):
+/// for data read next from an unpredictable place, such as the next image of a shuffled
+/// epoch, whose cache misses the hardware prefetcher cannot foresee.
+pub fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch is a hint that never faults; the address is inside `bytes`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    let _ = bytes;
+}
+
 /// `Σ x` for an f32 slice (vectorised when the CPU allows), or `None` for another type.
 pub fn sum_f32<T: Float>(x: &[T]) -> Option<f32> {
     let x = as_f32(x)?;
