@@ -566,7 +566,7 @@ unsafe fn nt_tile<const MR: usize, const NR: usize>(
             }
             continue;
         }
-        if NR == 4 && MR % 2 == 0 {
+        if NR == 4 && MR.is_multiple_of(2) {
             // rows r and r + 1 below, reduced together (taken at even r)
             if r % 2 == 0 {
                 let next = &sum[r + 1];
