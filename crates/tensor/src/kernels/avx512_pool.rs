@@ -95,13 +95,24 @@ unsafe fn pool_2x2<const ARG: bool>(
                 continue;
             }
             let (mut best, mut at) = (_mm512_set1_ps(f32::NEG_INFINITY), first);
-            for (v, idx) in candidates {
-                // greater, or the window's first NaN (see pool2d::beats)
-                let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
-                    | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v)
-                        & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best));
-                best = _mm512_mask_mov_ps(best, greater, v);
-                at = _mm512_mask_mov_epi32(at, greater, idx);
+            if any_nan == 0 {
+                // no NaN: "greater" alone, one compare per candidate after the first
+                // (which any value beats from −∞, or ties at −∞ with the same bits)
+                (best, at) = (top.0, first);
+                for &(v, idx) in &candidates[1..] {
+                    let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+                    best = _mm512_mask_mov_ps(best, greater, v);
+                    at = _mm512_mask_mov_epi32(at, greater, idx);
+                }
+            } else {
+                for (v, idx) in candidates {
+                    // greater, or the window's first NaN (see pool2d::beats)
+                    let greater = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
+                        | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v)
+                            & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best));
+                    best = _mm512_mask_mov_ps(best, greater, v);
+                    at = _mm512_mask_mov_epi32(at, greater, idx);
+                }
             }
             // SAFETY: the mask stops at w_out outputs of row oh; `arg` is given if ARG.
             unsafe {
