@@ -158,9 +158,9 @@ impl<T: Float> Var<T> {
             }
         }
         let value = Rc::new(value);
-        let tracked = inputs.iter().any(|v| v.node.is_some());
         let node = match tape {
-            Some(t) if tracked && t.is_recording() => {
+            // the inputs share this tape (checked above)
+            Some(t) if Var::will_record(inputs) => {
                 let ids: SmallVec<[Option<usize>; 3]> =
                     inputs.iter().map(|v| v.node.map(|n| n.index)).collect();
                 let backward = Box::new(make_backward(&value));

@@ -550,51 +550,31 @@ unsafe fn nt_tile<const MR: usize, const NR: usize>(
         // SAFETY: forwarded.
         unsafe { nt_sums::<MR, NR>(g, a, row0) }
     };
-    for (r, sum_r) in sum.iter().enumerate() {
-        if NR == 8 {
-            let totals = reduce_add_8(std::array::from_fn(|q| sum_r[q]));
-            // SAFETY: row r of C has columns j..j + 8.
-            unsafe {
-                let out = c.as_mut_ptr().add(r * g.ldc + j);
-                let old = _mm256_loadu_ps(out);
-                let new = if g.accumulate {
-                    _mm256_add_ps(old, totals)
-                } else {
-                    totals
-                };
-                _mm256_storeu_ps(out, new);
-            }
-            continue;
-        }
-        if NR == 4 && MR.is_multiple_of(2) {
-            // rows r and r + 1 below, reduced together (taken at even r)
-            if r % 2 == 0 {
-                let next = &sum[r + 1];
-                let s = [
-                    sum_r[0], sum_r[1], sum_r[2], sum_r[3], next[0], next[1], next[2], next[3],
-                ];
-                let mut totals = [0.0f32; 8];
-                // SAFETY: 8 floats.
-                unsafe { _mm256_storeu_ps(totals.as_mut_ptr(), reduce_add_8(s)) };
-                for (i, &total) in totals.iter().enumerate() {
-                    let out = &mut c[(r + i / 4) * g.ldc + j + i % 4];
-                    *out = if g.accumulate { *out + total } else { total };
-                }
-            }
-            continue;
-        }
-        for (q, &s) in sum_r.iter().enumerate() {
-            let out = &mut c[r * g.ldc + j + q];
-            let total = _mm512_reduce_add_ps(s);
-            *out = if g.accumulate { *out + total } else { total };
-        }
+    // the tile's sums in (row, column) order, eight at a time side by side, the rest one
+    // by one: the same totals either way (see `reduce_add_8`)
+    const { assert!(MR * NR <= 32) };
+    let count = MR * NR;
+    let mut totals = [0.0f32; 32];
+    let mut i = 0;
+    while i + 8 <= count {
+        let eight = reduce_add_8(std::array::from_fn(|t| sum[(i + t) / NR][(i + t) % NR]));
+        // SAFETY: floats i..i + 8 ≤ MR·NR ≤ 32 of `totals`.
+        unsafe { _mm256_storeu_ps(totals.as_mut_ptr().add(i), eight) };
+        i += 8;
+    }
+    for t in i..count {
+        totals[t] = _mm512_reduce_add_ps(sum[t / NR][t % NR]);
+    }
+    for (t, &total) in totals[..count].iter().enumerate() {
+        let out = &mut c[(t / NR) * g.ldc + j + t % NR];
+        *out = if g.accumulate { *out + total } else { total };
     }
 }
 
 /// `[_mm512_reduce_add_ps(s[q]) for q in 0..8]`, bit for bit, with the eight reductions
 /// done side by side: each level adds the same pairs of lanes as the single reduction
 /// (lane l with l + 8, then l + 4, l + 2, l + 1), so the sums are the same, in 21
-/// shuffles and adds instead of 80 (a dense layer's batch-1 outputs).
+/// shuffles and adds instead of 80 (a dense layer's outputs, eight of a tile at a time).
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn reduce_add_8(s: [__m512; 8]) -> __m256 {
