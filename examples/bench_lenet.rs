@@ -16,6 +16,7 @@ use kiln::nn::{Activation, Block, BlockExt, DataParallel, Init, Sgd, Trainer};
 use kiln::tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
 use kiln::tensor::Tensor;
 use std::error::Error;
+use std::sync::Arc;
 use std::time::Instant;
 
 const USAGE: &str = "\
@@ -107,7 +108,13 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     let shards: usize = args.get("shards", if threads > 1 { 4 * threads } else { 1 });
     let parallel = DataParallel::new(&net, make, shards, threads)?;
     let mut rng = StdRng::seed_from_u64(0);
-    let x = Tensor::<f32>::rand_normal([batch, 1, 28, 28], 0.0, 1.0, &mut rng)?;
+    // one batch trained on again and again, shared rather than copied each step
+    let x = Arc::new(Tensor::<f32>::rand_normal(
+        [batch, 1, 28, 28],
+        0.0,
+        1.0,
+        &mut rng,
+    )?);
     let labels: Vec<usize> = (0..batch).map(|_| rng.random_range(0..10)).collect();
     let x1 = Tensor::<f32>::rand_normal([1, 1, 28, 28], 0.0, 1.0, &mut rng)?;
     net.predict(&x1)?;
@@ -118,7 +125,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     );
 
     let mut train_step = || -> Result<(), Box<dyn Error>> {
-        parallel.gradient(x.clone(), &labels)?;
+        parallel.gradient(Arc::clone(&x), &labels)?;
         trainer.step(batch)?;
         Ok(())
     };
@@ -133,7 +140,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
         );
     }
     let infer = || -> Result<(), Box<dyn Error>> {
-        parallel.predict(x.clone())?;
+        parallel.predict(Arc::clone(&x))?;
         Ok(())
     };
     if wanted("infer") {

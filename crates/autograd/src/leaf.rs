@@ -72,6 +72,13 @@ impl<T: Float> Leaf<T> {
         Ref::filter_map(self.0.grad.borrow(), Option::as_ref).ok()
     }
 
+    /// Takes the gradient out, leaving none, and marks it consumed: how a gradient
+    /// computed on one thread is handed to another without a copy.
+    pub fn take_grad(&self) -> Option<Tensor<T>> {
+        self.0.fresh.set(false);
+        self.0.grad.borrow_mut().take()
+    }
+
     /// Sets the gradient to zero (keeping its shape), as Gluon's `zero_grad`.
     pub fn zero_grad(&self) {
         if let Some(g) = self.0.grad.borrow_mut().as_mut() {

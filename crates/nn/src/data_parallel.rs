@@ -5,14 +5,20 @@
 //! Each extra thread owns a replica of the network, built by a function the caller gives
 //! (a network is made of `Rc`s and never crosses threads; only plain tensors do). A batch
 //! is cut into a fixed number of shards; before each batch the replicas receive the
-//! network's current weights, the threads take shards from a shared queue as they free
-//! up (so a thread on a busier core computes fewer), and the shards' gradients are
-//! summed **in shard order** into the network's own parameters, where the [`Trainer`]
-//! finds them. A shard's gradient does not depend on which thread computed it, and the
-//! number of shards, not of threads, fixes the order of the sums: results are
-//! bit-identical whether one thread runs all shards or several share them. Inside a
-//! shard the kernels stay on their thread, so a step costs one hand-off per thread
-//! instead of one per kernel.
+//! network's current weights, the threads take shards as they free up (so a thread on a
+//! busier core computes fewer), and the shards' gradients are summed **in shard order**
+//! into the network's own parameters, where the [`Trainer`] finds them. A shard's
+//! gradient does not depend on which thread computed it, and the number of shards, not
+//! of threads, fixes the order of the sums: results are bit-identical whether one thread
+//! runs all shards or several share them.
+//!
+//! What only one thread can do is kept short, since the others wait meanwhile: each
+//! thread copies the shards it takes out of the shared batch itself, sends each shard's
+//! gradient as soon as it has it, and the caller adds those in between its own shards,
+//! so that when the last shard is in only its own sum is left. Inside a shard the
+//! kernels stay on their thread, so a step costs one hand-off per thread instead of one
+//! per kernel, and a thread waiting for the next hand-off polls for a moment before it
+//! sleeps, since waking a sleeping thread takes longer than a short wait.
 
 use crate::block::{Block, BlockExt};
 use crate::data::Batch;
@@ -24,35 +30,90 @@ use crate::trainer::Trainer;
 use kiln_autograd::Var;
 use kiln_tensor::parallel::serial;
 use kiln_tensor::{Float, Tensor};
-use std::collections::VecDeque;
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvError, Sender, TryRecvError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-/// One shard of a batch: images `[n, …]` and their labels (empty when predicting).
-struct Shard<T: Float> {
-    index: usize,
-    images: Tensor<T>,
+/// One batch, shared by the threads while they compute its shards: each thread takes
+/// the next shard index and copies that shard's images itself, so cutting the batch
+/// costs the caller nothing.
+struct Work<T: Float> {
+    images: Arc<Tensor<T>>,
+    /// One label per image, or none when predicting.
     labels: Vec<usize>,
+    /// Images per shard (the last shard may have fewer).
+    size: usize,
+    /// Number of shards.
+    count: usize,
+    /// The next shard index not yet taken.
+    next: AtomicUsize,
 }
 
-/// The network's weights in parameter order, shared by the replicas for one batch.
-type Weights<T> = Arc<Vec<Tensor<T>>>;
+/// One shard of a batch: images `[n, …]` and their labels (empty when predicting).
+struct Shard<'w, T: Float> {
+    images: Tensor<T>,
+    labels: &'w [usize],
+}
 
-/// A batch's shards not yet taken: every thread takes the next one until none is left,
-/// so a thread that runs faster (or whose core is less busy) computes more of them.
-type Queue<T> = Arc<Mutex<VecDeque<Shard<T>>>>;
+impl<T: Float> Work<T> {
+    /// The index of the next shard not yet taken, if any: every thread takes shards until
+    /// none is left, so a thread that runs faster (or whose core is less busy) computes
+    /// more of them.
+    fn take(&self) -> Option<usize> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        (index < self.count).then_some(index)
+    }
+
+    /// Shard `index`: a copy of its images, and its labels.
+    fn shard(&self, index: usize) -> Result<Shard<'_, T>> {
+        let n = self.images.dims()[0];
+        let (start, end) = (index * self.size, ((index + 1) * self.size).min(n));
+        Ok(Shard {
+            images: self.images.slice_axis(0, start, end)?,
+            labels: self.labels.get(start..end).unwrap_or_default(),
+        })
+    }
+}
+
+/// Results that arrive in any order, handed to `fold` in shard order as soon as every
+/// earlier shard's result is in: the sums are always taken in the same order.
+struct InOrder<R, F: FnMut(Result<R>)> {
+    waiting: Vec<Option<Result<R>>>,
+    next: usize,
+    fold: F,
+}
+
+impl<R, F: FnMut(Result<R>)> InOrder<R, F> {
+    fn new(count: usize, fold: F) -> Self {
+        InOrder {
+            waiting: (0..count).map(|_| None).collect(),
+            next: 0,
+            fold,
+        }
+    }
+
+    fn put(&mut self, index: usize, result: Result<R>) {
+        self.waiting[index] = Some(result);
+        while let Some(result) = self.waiting.get_mut(self.next).and_then(Option::take) {
+            (self.fold)(result);
+            self.next += 1;
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.next == self.waiting.len()
+    }
+}
+
+/// The network's weights in parameter order, for the replicas to load for one batch.
+type Weights<T> = Arc<Vec<Tensor<T>>>;
 
 /// What a thread is asked to do with the shards it takes, under the given weights.
 enum Job<T: Float> {
-    Gradient(Weights<T>, Queue<T>),
-    Predict(Weights<T>, Queue<T>),
-}
-
-/// The next shard of `queue`, if any is left.
-fn take<T: Float>(queue: &Queue<T>) -> Option<Shard<T>> {
-    // a thread that panicked never does so while holding the lock
-    queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+    Gradient(Weights<T>, Arc<Work<T>>),
+    Predict(Weights<T>, Arc<Work<T>>),
 }
 
 /// A shard's gradient: the outcome, and per parameter the gradient a backward wrote
@@ -62,12 +123,14 @@ struct ShardGradient<T: Float> {
     grads: Vec<Option<Tensor<T>>>,
 }
 
-/// A thread's answer: that its replica is built and matches, or per shard (by shard
-/// index) what it computed.
+/// A thread's messages: that its replica is built and matches; each shard's result as
+/// soon as it is computed (so the caller sums while the thread works on); and that it
+/// found no shard left.
 enum Done<T: Float> {
     Ready,
-    Gradients(Vec<(usize, Result<ShardGradient<T>>)>),
-    Scores(Vec<(usize, Result<Tensor<T>>)>),
+    Gradient(usize, Result<ShardGradient<T>>),
+    Scores(usize, Result<Tensor<T>>),
+    Finished,
 }
 
 /// A thread that owns a replica.
@@ -75,6 +138,32 @@ struct Worker<T: Float> {
     jobs: Option<Sender<Job<T>>>,
     done: Receiver<Result<Done<T>>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// How long a thread that waits for the other side polls before it sleeps. A sleeping
+/// thread takes tens of microseconds to wake (more in a virtual machine), a sizeable
+/// part of a step that lasts a few milliseconds; polling through the short gaps
+/// between shards and batches costs only the waiting thread's own core.
+const POLL: Duration = Duration::from_millis(2);
+
+/// The next message of `rx`: polled for up to [`POLL`] when `poll`, then waited for.
+fn receive_soon<M>(rx: &Receiver<M>, poll: bool) -> std::result::Result<M, RecvError> {
+    if poll {
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                match rx.try_recv() {
+                    Ok(m) => return Ok(m),
+                    Err(TryRecvError::Disconnected) => return Err(RecvError),
+                    Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                }
+            }
+            if start.elapsed() > POLL {
+                break;
+            }
+        }
+    }
+    rx.recv()
 }
 
 /// Trains and evaluates `net` with its batches split into `shards` shards spread over
@@ -100,6 +189,9 @@ pub struct DataParallel<'n, T: Float, B: Block<T>> {
     params: Vec<Parameter<T>>,
     shards: usize,
     workers: Vec<Worker<T>>,
+    /// Whether a waiting thread polls before it sleeps: only when every thread has a
+    /// core of its own.
+    poll: bool,
 }
 
 impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
@@ -122,6 +214,8 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         let names: Vec<String> = dict.iter().map(|(k, _)| k.to_string()).collect();
         let params = dict.into_params();
         let replica = Arc::new(replica);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let poll = threads.min(shards) <= cores;
         let mut workers = Vec::new();
         for t in 1..threads.min(shards) {
             let (jobs, job_rx) = channel();
@@ -129,7 +223,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
             let (replica, names) = (Arc::clone(&replica), names.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("kiln-replica-{t}"))
-                .spawn(move || serve(replica.as_ref(), &names, job_rx, done_tx))
+                .spawn(move || serve(replica.as_ref(), &names, job_rx, done_tx, poll))
                 .map_err(|e| {
                     NnError::invalid("DataParallel", format!("could not start thread {t}: {e}"))
                 })?;
@@ -139,7 +233,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
                 thread: Some(thread),
             };
             // the replica reports whether it matches before any work is sent
-            worker.receive(t)?;
+            worker.receive(t, false)?;
             workers.push(worker);
         }
         Ok(DataParallel {
@@ -147,6 +241,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
             params,
             shards,
             workers,
+            poll,
         })
     }
 
@@ -164,94 +259,173 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
     /// the threads: afterwards each parameter of the network holds the sum of the shards'
     /// gradients, ready for `trainer.step(batch_size)`. The outcome's loss and correct
     /// count are sums over the shards.
-    pub fn gradient(&self, images: Tensor<T>, labels: &[usize]) -> Result<BatchOutcome> {
-        let results = self.run_shards(
-            images,
+    ///
+    /// `images` is a tensor, or an `Arc` of one to train on the same batch again
+    /// without copying it.
+    pub fn gradient(
+        &self,
+        images: impl Into<Arc<Tensor<T>>>,
+        labels: &[usize],
+    ) -> Result<BatchOutcome> {
+        let mut total = BatchOutcome {
+            loss: 0.0,
+            correct: 0,
+        };
+        let mut sums: Vec<Option<Tensor<T>>> = self.params.iter().map(|_| None).collect();
+        let mut failure = None;
+        self.run_shards(
+            images.into(),
             Some(labels),
             Job::Gradient,
-            |net, params, shard| shard_gradient(net, params, shard.images, &shard.labels),
+            |net, params, shard| shard_gradient(net, params, shard.images, shard.labels),
             |done| match done {
-                Done::Gradients(rs) => rs,
+                Done::Gradient(index, result) => (index, result),
                 _ => unreachable!("a gradient job is answered with gradients"),
             },
+            |result| match result {
+                Err(e) => failure = failure.take().or(Some(e)),
+                Ok(_) if failure.is_some() => {}
+                Ok(ShardGradient { outcome, grads }) => {
+                    total.loss += outcome.loss;
+                    total.correct += outcome.correct;
+                    add_grads(&mut sums, grads);
+                }
+            },
         )?;
-        self.reduce(results)
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for (p, sum) in self.params.iter().zip(sums) {
+            if let Some(g) = sum {
+                p.with_leaf(|leaf| leaf.set_grad(g));
+            }
+        }
+        Ok(total)
     }
 
     /// The network's scores for `images` in predict mode, the shards computed in
-    /// parallel and joined in order.
-    pub fn predict(&self, images: Tensor<T>) -> Result<Tensor<T>> {
-        let scores = self
-            .run_shards(
-                images,
-                None,
-                Job::Predict,
-                |net, _, shard| predict(net, shard.images),
-                |done| match done {
-                    Done::Scores(rs) => rs,
-                    _ => unreachable!("a predict job is answered with scores"),
-                },
-            )?
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-        let parts: Vec<&Tensor<T>> = scores.iter().collect();
+    /// parallel and joined in order. `images` is a tensor or an `Arc` of one.
+    pub fn predict(&self, images: impl Into<Arc<Tensor<T>>>) -> Result<Tensor<T>> {
+        let mut parts = Vec::new();
+        let mut failure = None;
+        self.run_shards(
+            images.into(),
+            None,
+            Job::Predict,
+            |net, _, shard| predict(net, shard.images),
+            |done| match done {
+                Done::Scores(index, result) => (index, result),
+                _ => unreachable!("a predict job is answered with scores"),
+            },
+            |result| match result {
+                Ok(scores) => parts.push(scores),
+                Err(e) => failure = failure.take().or(Some(e)),
+            },
+        )?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let parts: Vec<&Tensor<T>> = parts.iter().collect();
         Ok(Tensor::concat(&parts, 0)?)
     }
 
-    /// Splits a batch into shards, puts them in a queue that the workers (given the
-    /// current weights) and the caller (computing with `local`) take from, and returns
-    /// every shard's result in shard order. Which thread computed a shard does not
-    /// change its result. Every worker that was sent work is heard from before an error
-    /// returns, so the next batch starts in step.
+    /// Cuts a batch of `n` into at most `self.shards` shards of ⌈n / shards⌉ images,
+    /// which the workers (given the current weights) and the caller (computing with
+    /// `local`) take in turn, and hands every shard's result to `fold` in shard order,
+    /// as soon as the earlier ones are in. Which thread computed a shard does not
+    /// change its result. An error here is a thread's, not a shard's: every worker that
+    /// was sent work is heard from before it returns, so the next batch starts in step.
     fn run_shards<R>(
         &self,
-        images: Tensor<T>,
+        images: Arc<Tensor<T>>,
         labels: Option<&[usize]>,
-        job: fn(Weights<T>, Queue<T>) -> Job<T>,
-        local: impl Fn(&B, &[Parameter<T>], Shard<T>) -> Result<R>,
-        unpack: impl Fn(Done<T>) -> Vec<(usize, Result<R>)>,
-    ) -> Result<Vec<Result<R>>> {
+        job: fn(Weights<T>, Arc<Work<T>>) -> Job<T>,
+        local: impl Fn(&B, &[Parameter<T>], Shard<'_, T>) -> Result<R>,
+        unpack: impl Fn(Done<T>) -> (usize, Result<R>),
+        fold: impl FnMut(Result<R>),
+    ) -> Result<()> {
         let n = check_batch(&images, labels.map(<[usize]>::len))?;
-        let shards = self.split(images, labels.unwrap_or_default(), n)?;
-        let count = shards.len();
+        let size = n.div_ceil(self.shards);
+        let count = n.div_ceil(size);
+        let mut order = InOrder::new(count, fold);
+        if count == 1 {
+            // the whole batch is the one shard: no copy, no other thread
+            let images = Arc::try_unwrap(images).unwrap_or_else(|shared| shared.as_ref().clone());
+            let labels = labels.unwrap_or_default();
+            order.put(0, local(self.net, &self.params, Shard { images, labels }));
+            return Ok(());
+        }
         let helpers = self.workers.len().min(count - 1);
-        let weights = if helpers > 0 {
-            Some(self.weights(&shards[0])?)
-        } else {
-            None
+        let mut weights = match helpers {
+            0 => None,
+            _ => Some(self.weights(&images)?),
         };
-        let queue: Queue<T> = Arc::new(Mutex::new(shards.into()));
-        let mut sent = Vec::new();
-        if let Some(weights) = weights {
-            for (t, worker) in self.workers.iter().take(helpers).enumerate() {
-                worker.send(job(Arc::clone(&weights), Arc::clone(&queue)))?;
-                sent.push(t);
-            }
+        let work = Arc::new(Work {
+            images,
+            labels: labels.map(<[usize]>::to_vec).unwrap_or_default(),
+            size,
+            count,
+            next: AtomicUsize::new(0),
+        });
+        let mut busy = Vec::new();
+        for (t, worker) in self.workers.iter().take(helpers).enumerate() {
+            // the last helper gets the caller's handle, so that it can take the tensors
+            // without copying them once the others are done with theirs
+            let shared = match t + 1 == helpers {
+                true => weights.take(),
+                false => weights.clone(),
+            };
+            let shared = shared.expect("the weights are copied when there are helpers");
+            worker.send(job(shared, Arc::clone(&work)))?;
+            busy.push(t);
         }
-        let mut results: Vec<Option<Result<R>>> = (0..count).map(|_| None).collect();
-        let parallel = !sent.is_empty();
-        while let Some(shard) = take(&queue) {
-            let index = shard.index;
-            results[index] = Some(run_serial(parallel, || {
-                local(self.net, &self.params, shard)
-            }));
-        }
+        let parallel = !busy.is_empty();
         let mut failure = None;
-        for t in sent {
-            match self.workers[t].receive(t + 1) {
-                Ok(done) => unpack(done)
-                    .into_iter()
-                    .for_each(|(i, r)| results[i] = Some(r)),
-                Err(e) => failure = failure.or(Some(e)),
+        // takes in a worker's message; false once the worker has no more for this batch
+        let mut hear = |message: Result<Done<T>>, order: &mut InOrder<R, _>| match message {
+            Ok(Done::Finished) => false,
+            Ok(Done::Ready) => unreachable!("a replica reports ready once, before any job"),
+            Ok(done) => {
+                let (index, result) = unpack(done);
+                order.put(index, result);
+                true
             }
+            Err(e) => {
+                failure = failure.take().or(Some(e));
+                false
+            }
+        };
+        let mut listening = busy.clone();
+        while let Some(index) = work.take() {
+            let result = run_serial(parallel, || {
+                local(self.net, &self.params, work.shard(index)?)
+            });
+            order.put(index, result);
+            // sum what the other threads have sent meanwhile
+            listening.retain(|&t| loop {
+                match self.workers[t].try_receive(t + 1) {
+                    None => break true,
+                    Some(message) => {
+                        if !hear(message, &mut order) {
+                            break false;
+                        }
+                    }
+                }
+            });
+        }
+        for t in listening {
+            while hear(self.workers[t].receive(t + 1, self.poll), &mut order) {}
         }
         if let Some(e) = failure {
             return Err(e);
         }
-        Ok(results
-            .into_iter()
-            .map(|r| r.expect("every shard was computed"))
-            .collect())
+        if !order.complete() {
+            return Err(NnError::invalid(
+                "DataParallel",
+                "a shard's result was lost",
+            ));
+        }
+        Ok(())
     }
 
     /// [`crate::train::train_epoch`] with each batch's gradient computed by
@@ -275,35 +449,13 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         })
     }
 
-    /// Cuts a batch of `n` into at most `self.shards` shards of ⌈n / shards⌉ images.
-    fn split(&self, images: Tensor<T>, labels: &[usize], n: usize) -> Result<Vec<Shard<T>>> {
-        let size = n.div_ceil(self.shards);
-        if size == n {
-            return Ok(vec![Shard {
-                index: 0,
-                images,
-                labels: labels.to_vec(),
-            }]);
-        }
-        (0..n.div_ceil(size))
-            .map(|i| {
-                let (start, end) = (i * size, ((i + 1) * size).min(n));
-                Ok(Shard {
-                    index: i,
-                    images: images.slice_axis(0, start, end)?,
-                    labels: labels.get(start..end).unwrap_or_default().to_vec(),
-                })
-            })
-            .collect()
-    }
-
     /// A copy of the network's current weights for the replicas. Parameters still
     /// waiting for their shape get it from a predict-mode forward of the first image of
-    /// `first`.
-    fn weights(&self, first: &Shard<T>) -> Result<Weights<T>> {
+    /// `images`.
+    fn weights(&self, images: &Tensor<T>) -> Result<Weights<T>> {
         if self.params.iter().any(|p| !p.is_initialized()) {
             self.net
-                .forward(&Var::constant(first.images.slice_axis(0, 0, 1)?))?;
+                .forward(&Var::constant(images.slice_axis(0, 0, 1)?))?;
         }
         let values = self
             .params
@@ -312,37 +464,21 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(values))
     }
+}
 
-    /// Sums the shards' gradients in shard order into the network's parameters. The
-    /// first error, by shard order, wins.
-    fn reduce(&self, results: Vec<Result<ShardGradient<T>>>) -> Result<BatchOutcome> {
-        let mut total = BatchOutcome {
-            loss: 0.0,
-            correct: 0,
-        };
-        let mut sums: Vec<Option<Tensor<T>>> = self.params.iter().map(|_| None).collect();
-        for result in results {
-            let ShardGradient { outcome, grads } = result?;
-            total.loss += outcome.loss;
-            total.correct += outcome.correct;
-            for (sum, grad) in sums.iter_mut().zip(grads) {
-                match (sum.as_mut(), grad) {
-                    (_, None) => {}
-                    (None, Some(g)) => *sum = Some(g),
-                    (Some(s), Some(g)) => {
-                        for (s, g) in s.data_mut().iter_mut().zip(g.data()) {
-                            *s += *g;
-                        }
-                    }
+/// Adds a shard's gradients to the running sums, parameter by parameter (the first
+/// shard's become the sums).
+fn add_grads<T: Float>(sums: &mut [Option<Tensor<T>>], grads: Vec<Option<Tensor<T>>>) {
+    for (sum, grad) in sums.iter_mut().zip(grads) {
+        match (sum.as_mut(), grad) {
+            (_, None) => {}
+            (None, Some(g)) => *sum = Some(g),
+            (Some(s), Some(g)) => {
+                for (s, g) in s.data_mut().iter_mut().zip(g.data()) {
+                    *s += *g;
                 }
             }
         }
-        for (p, sum) in self.params.iter().zip(sums) {
-            if let Some(g) = sum {
-                p.with_leaf(|leaf| leaf.set_grad(g));
-            }
-        }
-        Ok(total)
     }
 }
 
@@ -354,14 +490,26 @@ impl<T: Float> Worker<T> {
             .ok_or_else(|| NnError::invalid("DataParallel", "a replica thread has stopped"))
     }
 
-    fn receive(&self, thread: usize) -> Result<Done<T>> {
-        self.done.recv().map_err(|_| {
-            NnError::invalid(
-                "DataParallel",
-                format!("replica thread {thread} stopped (it panicked)"),
-            )
-        })?
+    /// The thread's next message (polling first when `poll`).
+    fn receive(&self, thread: usize, poll: bool) -> Result<Done<T>> {
+        receive_soon(&self.done, poll).map_err(|_| stopped(thread))?
     }
+
+    /// The thread's next message if one has arrived.
+    fn try_receive(&self, thread: usize) -> Option<Result<Done<T>>> {
+        match self.done.try_recv() {
+            Ok(message) => Some(message),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(stopped(thread))),
+        }
+    }
+}
+
+fn stopped(thread: usize) -> NnError {
+    NnError::invalid(
+        "DataParallel",
+        format!("replica thread {thread} stopped (it panicked)"),
+    )
 }
 
 impl<T: Float> Drop for Worker<T> {
@@ -375,12 +523,15 @@ impl<T: Float> Drop for Worker<T> {
 }
 
 /// A replica thread: builds its network, says whether it matches `names`, then answers
-/// jobs until the channel closes.
+/// jobs until the channel closes: it loads the weights, sends each shard's result as
+/// soon as it has it, and says when no shard is left (or sends the error that stopped
+/// it from loading).
 fn serve<T: Float, N: Block<T>>(
     replica: &(dyn Fn() -> N + Send + Sync),
     names: &[String],
     jobs: Receiver<Job<T>>,
     done: Sender<Result<Done<T>>>,
+    poll: bool,
 ) {
     let net = replica();
     let dict = net.collect_params();
@@ -396,35 +547,52 @@ fn serve<T: Float, N: Block<T>>(
         return;
     }
     let params = dict.into_params();
-    while let Ok(job) = jobs.recv() {
-        let answer = serial(|| match job {
-            Job::Gradient(weights, queue) => load(&params, &weights).map(|()| {
-                Done::Gradients(
-                    std::iter::from_fn(|| take(&queue))
-                        .map(|s| (s.index, shard_gradient(&net, &params, s.images, &s.labels)))
-                        .collect(),
-                )
-            }),
-            Job::Predict(weights, queue) => load(&params, &weights).map(|()| {
-                Done::Scores(
-                    std::iter::from_fn(|| take(&queue))
-                        .map(|s| (s.index, predict(&net, s.images)))
-                        .collect(),
-                )
-            }),
+    while let Ok(job) = receive_soon(&jobs, poll) {
+        let (weights, work, gradient) = match job {
+            Job::Gradient(weights, work) => (weights, work, true),
+            Job::Predict(weights, work) => (weights, work, false),
+        };
+        if let Err(e) = load(&params, weights) {
+            if done.send(Err(e)).is_err() {
+                return;
+            }
+            continue;
+        }
+        let delivered = serial(|| {
+            while let Some(index) = work.take() {
+                let shard = work.shard(index);
+                let message = match gradient {
+                    true => Done::Gradient(
+                        index,
+                        shard.and_then(|s| shard_gradient(&net, &params, s.images, s.labels)),
+                    ),
+                    false => Done::Scores(index, shard.and_then(|s| predict(&net, s.images))),
+                };
+                if done.send(Ok(message)).is_err() {
+                    return false;
+                }
+            }
+            done.send(Ok(Done::Finished)).is_ok()
         });
-        if done.send(answer).is_err() {
+        if !delivered {
             return;
         }
     }
 }
 
-/// Gives a replica the network's weights.
-fn load<T: Float>(params: &[Parameter<T>], weights: &[Tensor<T>]) -> Result<()> {
-    params
-        .iter()
-        .zip(weights)
-        .try_for_each(|(p, w)| p.set_data(w.clone()))
+/// Gives a replica the network's weights, taking the tensors when no other thread
+/// holds them.
+fn load<T: Float>(params: &[Parameter<T>], weights: Weights<T>) -> Result<()> {
+    match Arc::try_unwrap(weights) {
+        Ok(owned) => params
+            .iter()
+            .zip(owned)
+            .try_for_each(|(p, w)| p.set_data(w)),
+        Err(shared) => params
+            .iter()
+            .zip(shared.iter())
+            .try_for_each(|(p, w)| p.set_data(w.clone())),
+    }
 }
 
 /// One shard's forward and backward; the gradients are taken out of the parameters.

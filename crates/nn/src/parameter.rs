@@ -193,13 +193,16 @@ impl<T: Float> Parameter<T> {
         }
     }
 
-    /// The gradient if a backward wrote it since the last step, marking it consumed (how
-    /// a replica hands its gradient over); `None` otherwise.
+    /// The gradient if a backward wrote it since the last step, taken out of the
+    /// parameter without a copy (how a replica hands its gradient over); `None`
+    /// otherwise. Either way the parameter is left with no fresh gradient.
     pub(crate) fn take_fresh_grad(&self) -> Option<Tensor<T>> {
         self.with_leaf(|leaf| {
-            let grad = leaf.is_fresh().then(|| leaf.grad().map(|g| g.clone()))?;
-            leaf.mark_stale();
-            grad
+            if leaf.is_fresh() {
+                leaf.take_grad()
+            } else {
+                None
+            }
         })
         .flatten()
     }

@@ -103,6 +103,30 @@ fn the_number_of_threads_never_changes_a_bit() {
 }
 
 #[test]
+fn a_shared_batch_gives_the_same_bits_and_stays_as_it_was() {
+    // the bench trains on one batch again and again, shared rather than copied
+    let (x, labels) = batch::<f32>(37, 10);
+    let shared = std::sync::Arc::new(x.clone());
+    let mut runs = Vec::new();
+    for images in [Some(shared.clone()), None] {
+        let net = make::<f32>();
+        net.initialize(&Init::xavier(), 5).unwrap();
+        let parallel = DataParallel::new(&net, make::<f32>, 3, 2).unwrap();
+        let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.5));
+        for _ in 0..2 {
+            match &images {
+                Some(images) => parallel.gradient(images.clone(), &labels).unwrap(),
+                None => parallel.gradient(x.clone(), &labels).unwrap(),
+            };
+            trainer.step(37).unwrap();
+        }
+        runs.push(bits(&net));
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(*shared, x);
+}
+
+#[test]
 fn predictions_are_the_networks_own_in_order() {
     let net = make::<f32>();
     net.initialize(&Init::xavier(), 2).unwrap();
