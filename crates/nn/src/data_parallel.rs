@@ -638,3 +638,40 @@ fn check_batch<T: Float>(images: &Tensor<T>, labels: Option<usize>) -> Result<us
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_folded_in_shard_order_whatever_order_they_arrive_in() {
+        let mut folded = Vec::new();
+        let mut order = InOrder::new(5, |r: Result<usize>| folded.push(r.unwrap()));
+        for index in [3, 1, 0, 4, 2] {
+            assert!(!order.complete());
+            order.put(index, Ok(index * 10));
+        }
+        assert!(order.complete());
+        drop(order);
+        assert_eq!(folded, [0, 10, 20, 30, 40]);
+    }
+
+    #[test]
+    fn a_shard_is_its_slice_of_the_batch_and_the_last_may_be_short() {
+        let work = Work {
+            images: Arc::new(Tensor::<f32>::arange(7 * 2).reshape([7, 2]).unwrap()),
+            labels: (0..7).collect(),
+            size: 3,
+            count: 3,
+            next: AtomicUsize::new(0),
+        };
+        let taken: Vec<usize> = std::iter::from_fn(|| work.take()).collect();
+        assert_eq!(taken, [0, 1, 2]);
+        let last = work.shard(2).unwrap();
+        assert_eq!(last.images.data(), &[12.0, 13.0]);
+        assert_eq!(last.labels, &[6]);
+        let first = work.shard(0).unwrap();
+        assert_eq!(first.images.dims(), &[3, 2]);
+        assert_eq!(first.labels, &[0, 1, 2]);
+    }
+}
