@@ -26,6 +26,7 @@ pub mod layout;
 pub mod matmul;
 pub mod parallel;
 pub mod pool2d;
+mod recycle;
 pub mod reduce;
 mod scratch;
 pub mod shape;

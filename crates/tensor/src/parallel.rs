@@ -128,7 +128,8 @@ pub unsafe fn fill_image_tasks<T: Float>(
     f: impl Fn(std::ops::Range<usize>, &mut [MaybeUninit<T>]) + Sync + Send,
 ) -> Vec<T> {
     let len = n * per_image;
-    let mut out: Vec<T> = Vec::with_capacity(len);
+    // a buffer the last step gave back, if one fits: no fresh pages to fault in
+    let mut out: Vec<T> = crate::recycle::with_capacity(len);
     for_each_image_task(n, &mut out.spare_capacity_mut()[..len], per_image, work, f);
     // SAFETY: the tasks cover all `len` elements (chunks of IMAGES_PER_TASK·per_image
     // over n images), and the caller guarantees each initialized its chunk.

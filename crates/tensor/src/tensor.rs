@@ -240,6 +240,20 @@ impl<T: Float> Tensor<T> {
         self
     }
 
+    /// Gives this tensor's memory back to the calling thread, for the next kernel output
+    /// of a similar size, instead of to the allocator: for a large temporary that a
+    /// training step makes and drops every step. Values are never shared: the next
+    /// output overwrites every element. Tensors under 64 KB are simply dropped.
+    ///
+    /// ```
+    /// use kiln_tensor::Tensor;
+    /// let dz = Tensor::<f32>::zeros([32, 6, 24, 24]);
+    /// dz.recycle(); // the next step's gradient of this size reuses its memory
+    /// ```
+    pub fn recycle(self) {
+        crate::recycle::recycle(self.data);
+    }
+
     /// A tensor from parts the caller guarantees agree (internal fast constructor).
     pub(crate) fn from_parts(data: Vec<T>, shape: Shape) -> Self {
         debug_assert_eq!(shape.numel(), data.len(), "from_parts: element count");

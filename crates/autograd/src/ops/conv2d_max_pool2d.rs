@@ -39,7 +39,11 @@ impl<T: Float> Backward<T> for Conv2dMaxPool2d<T> {
             &self.z_shape,
             &self.pool,
         )?;
-        conv2d_grads(&g.dz, &g.pooled, &self.x, &self.w, &self.conv, needs)
+        let grads = conv2d_grads(&g.dz, &g.pooled, &self.x, &self.w, &self.conv, needs);
+        // the same sizes come back next step: keep their memory on this thread
+        g.dz.recycle();
+        g.pooled.recycle();
+        grads
     }
 }
 
