@@ -477,6 +477,8 @@ fn add_grads<T: Float>(sums: &mut [Option<Tensor<T>>], grads: Vec<Option<Tensor<
                 for (s, g) in s.data_mut().iter_mut().zip(g.data()) {
                     *s += *g;
                 }
+                // the next step's gradients of this size reuse its memory
+                g.recycle();
             }
         }
     }

@@ -19,7 +19,9 @@ impl<T: Float> Tensor<T> {
     /// A tensor of the given shape filled with `value`.
     pub fn full(shape: impl Into<Shape>, value: T) -> Self {
         let shape = shape.into();
-        let data = vec![value; shape.numel()];
+        // a large buffer given back by `recycle` is filled rather than fresh pages faulted in
+        let mut data = crate::recycle::with_capacity(shape.numel());
+        data.resize(shape.numel(), value);
         Tensor { shape, data }
     }
 
