@@ -367,7 +367,10 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
             count,
             next: AtomicUsize::new(0),
         });
-        let mut busy = Vec::new();
+        // the workers sent this batch: heard from until each says it is finished, even
+        // when another could not be sent it, so that no message is left for the next
+        let mut listening = Vec::new();
+        let mut failure = None;
         for (t, worker) in self.workers.iter().take(helpers).enumerate() {
             // the last helper gets the caller's handle, so that it can take the tensors
             // without copying them once the others are done with theirs
@@ -376,11 +379,12 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
                 false => weights.clone(),
             };
             let shared = shared.expect("the weights are copied when there are helpers");
-            worker.send(job(shared, Arc::clone(&work)))?;
-            busy.push(t);
+            match worker.send(job(shared, Arc::clone(&work))) {
+                Ok(()) => listening.push(t),
+                Err(e) => failure = failure.or(Some(e)),
+            }
         }
-        let parallel = !busy.is_empty();
-        let mut failure = None;
+        let parallel = !listening.is_empty();
         // takes in a worker's message; false once the worker has no more for this batch
         let mut hear = |message: Result<Done<T>>, order: &mut InOrder<R, _>| match message {
             Ok(Done::Finished) => false,
@@ -395,7 +399,6 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
                 false
             }
         };
-        let mut listening = busy.clone();
         while let Some(index) = work.take() {
             let result = run_serial(parallel, || {
                 local(self.net, &self.params, work.shard(index)?)
