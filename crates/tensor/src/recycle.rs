@@ -12,6 +12,8 @@ use crate::float::Float;
 const MIN_BYTES: usize = 64 * 1024;
 /// Buffers kept per thread and element type (the largest ones).
 const KEPT: usize = 8;
+/// Bytes kept per thread and element type, at most.
+const KEPT_BYTES: usize = 64 << 20;
 
 /// An empty vector with room for `len` values: one of this thread's kept buffers whose
 /// capacity is between `len` and `2·len` (the smallest such), else a new allocation.
@@ -35,7 +37,7 @@ pub(crate) fn with_capacity<T: Float>(len: usize) -> Vec<T> {
 }
 
 /// Keeps `buffer`'s memory for a later [`with_capacity`] on this thread, if it is large;
-/// beyond [`KEPT`] buffers the smallest is freed.
+/// beyond [`KEPT`] buffers or [`KEPT_BYTES`] bytes the smallest are freed.
 pub(crate) fn recycle<T: Float>(buffer: Vec<T>) {
     if buffer.capacity() * std::mem::size_of::<T>() < MIN_BYTES {
         return;
@@ -43,7 +45,10 @@ pub(crate) fn recycle<T: Float>(buffer: Vec<T>) {
     T::recycled().with(|kept| {
         if let Ok(mut kept) = kept.try_borrow_mut() {
             kept.push(buffer);
-            if kept.len() > KEPT {
+            let bytes = |kept: &Vec<Vec<T>>| -> usize {
+                kept.iter().map(|b| b.capacity()).sum::<usize>() * std::mem::size_of::<T>()
+            };
+            while kept.len() > KEPT || bytes(&kept) > KEPT_BYTES {
                 let smallest = (0..kept.len()).min_by_key(|&i| kept[i].capacity());
                 smallest.map(|i| kept.swap_remove(i));
             }
@@ -77,7 +82,7 @@ mod tests {
     }
 
     #[test]
-    fn small_buffers_are_not_kept_and_at_most_kept_large_ones_are() {
+    fn small_buffers_are_not_kept_and_the_keep_is_bounded_in_count_and_bytes() {
         recycle(vec![0.0f32; 16]);
         f32::recycled().with(|k| assert!(k.borrow().iter().all(|b| b.capacity() > 16)));
         for i in 0..KEPT + 3 {
@@ -89,5 +94,19 @@ mod tests {
             // the three smallest went
             assert!(kept.iter().all(|b| b.capacity() >= MIN_BYTES + 3));
         });
+        // a large buffer makes room by freeing the smallest ones
+        recycle(Vec::<f64>::with_capacity(KEPT_BYTES / 8 - MIN_BYTES));
+        f64::recycled().with(|k| {
+            let kept = k.borrow();
+            let total: usize = kept.iter().map(|b| b.capacity() * 8).sum();
+            assert!(total <= KEPT_BYTES, "{total} bytes kept");
+            assert!(kept
+                .iter()
+                .any(|b| b.capacity() == KEPT_BYTES / 8 - MIN_BYTES));
+        });
+        // one beyond the whole budget is not kept
+        recycle(Vec::<f64>::with_capacity(KEPT_BYTES / 8 + 1));
+        f64::recycled()
+            .with(|k| assert!(k.borrow().iter().all(|b| b.capacity() * 8 <= KEPT_BYTES)));
     }
 }
