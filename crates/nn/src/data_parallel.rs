@@ -110,10 +110,19 @@ impl<R, F: FnMut(Result<R>)> InOrder<R, F> {
 /// The network's weights in parameter order, for the replicas to load for one batch.
 type Weights<T> = Arc<Vec<Tensor<T>>>;
 
-/// What a thread is asked to do with the shards it takes, under the given weights.
-enum Job<T: Float> {
-    Gradient(Weights<T>, Arc<Work<T>>),
-    Predict(Weights<T>, Arc<Work<T>>),
+/// What a thread computes for each shard it takes.
+#[derive(Clone, Copy)]
+enum Task {
+    Gradient,
+    Predict,
+}
+
+/// A batch for a thread: the shards to take from `work`, and what to compute for each
+/// under `weights`.
+struct Job<T: Float> {
+    task: Task,
+    weights: Weights<T>,
+    work: Arc<Work<T>>,
 }
 
 /// A shard's gradient: the outcome, and per parameter the gradient a backward wrote
@@ -276,14 +285,16 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         self.run_shards(
             images.into(),
             Some(labels),
-            Job::Gradient,
+            Task::Gradient,
             |net, params, shard| shard_gradient(net, params, shard.images, shard.labels),
             |done| match done {
                 Done::Gradient(index, result) => (index, result),
                 _ => unreachable!("a gradient job is answered with gradients"),
             },
             |result| match result {
-                Err(e) => failure = failure.take().or(Some(e)),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
                 Ok(_) if failure.is_some() => {}
                 Ok(ShardGradient { outcome, grads }) => {
                     total.loss += outcome.loss;
@@ -311,7 +322,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         self.run_shards(
             images.into(),
             None,
-            Job::Predict,
+            Task::Predict,
             |net, _, shard| predict(net, shard.images),
             |done| match done {
                 Done::Scores(index, result) => (index, result),
@@ -319,7 +330,9 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
             },
             |result| match result {
                 Ok(scores) => parts.push(scores),
-                Err(e) => failure = failure.take().or(Some(e)),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
             },
         )?;
         if let Some(e) = failure {
@@ -339,7 +352,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         &self,
         images: Arc<Tensor<T>>,
         labels: Option<&[usize]>,
-        job: fn(Weights<T>, Arc<Work<T>>) -> Job<T>,
+        task: Task,
         local: impl Fn(&B, &[Parameter<T>], Shard<'_, T>) -> Result<R>,
         unpack: impl Fn(Done<T>) -> (usize, Result<R>),
         fold: impl FnMut(Result<R>),
@@ -379,9 +392,16 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
                 false => weights.clone(),
             };
             let shared = shared.expect("the weights are copied when there are helpers");
-            match worker.send(job(shared, Arc::clone(&work))) {
+            let job = Job {
+                task,
+                weights: shared,
+                work: Arc::clone(&work),
+            };
+            match worker.send(job) {
                 Ok(()) => listening.push(t),
-                Err(e) => failure = failure.or(Some(e)),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
             }
         }
         let parallel = !listening.is_empty();
@@ -395,7 +415,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
                 true
             }
             Err(e) => {
-                failure = failure.take().or(Some(e));
+                failure.get_or_insert(e);
                 false
             }
         };
@@ -553,10 +573,11 @@ fn serve<T: Float, N: Block<T>>(
     }
     let params = dict.into_params();
     while let Ok(job) = receive_soon(&jobs, poll) {
-        let (weights, work, gradient) = match job {
-            Job::Gradient(weights, work) => (weights, work, true),
-            Job::Predict(weights, work) => (weights, work, false),
-        };
+        let Job {
+            task,
+            weights,
+            work,
+        } = job;
         if let Err(e) = load(&params, weights) {
             if done.send(Err(e)).is_err() {
                 return;
@@ -566,12 +587,14 @@ fn serve<T: Float, N: Block<T>>(
         let delivered = serial(|| {
             while let Some(index) = work.take() {
                 let shard = work.shard(index);
-                let message = match gradient {
-                    true => Done::Gradient(
+                let message = match task {
+                    Task::Gradient => Done::Gradient(
                         index,
                         shard.and_then(|s| shard_gradient(&net, &params, s.images, s.labels)),
                     ),
-                    false => Done::Scores(index, shard.and_then(|s| predict(&net, s.images))),
+                    Task::Predict => {
+                        Done::Scores(index, shard.and_then(|s| predict(&net, s.images)))
+                    }
                 };
                 if done.send(Ok(message)).is_err() {
                     return false;

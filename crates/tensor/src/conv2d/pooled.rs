@@ -66,7 +66,7 @@ fn pooled_forward<T: Float>(
     let (in_image, pooled_image) = (g.c * g.h * g.w, g.c_out * pg.h_out * pg.w_out);
     let mut out = vec![T::ZERO; g.n * pooled_image];
     let mut argmax = vec![0u32; if with_argmax { g.n * pooled_image } else { 0 }];
-    let task = |t: usize, out: &mut [T], argmax: Option<&mut [u32]>| -> Result<()> {
+    let task = |t: usize, out: &mut [T], argmax: Option<&mut [u32]>| {
         let images = t * IMAGES_PER_TASK..((t + 1) * IMAGES_PER_TASK).min(g.n);
         let sub = ConvGeometry {
             n: images.len(),
@@ -82,7 +82,6 @@ fn pooled_forward<T: Float>(
         if let Some(a) = activation {
             a.apply_in_place(out);
         }
-        Ok(())
     };
     let chunk = IMAGES_PER_TASK * pooled_image;
     if chunk > 0 {
@@ -94,15 +93,15 @@ fn pooled_forward<T: Float>(
             let outs = out.par_chunks_mut(chunk).enumerate();
             if with_argmax {
                 outs.zip(argmax.par_chunks_mut(chunk))
-                    .try_for_each(|((t, o), a)| task(t, o, Some(a)))?;
+                    .for_each(|((t, o), a)| task(t, o, Some(a)));
             } else {
-                outs.try_for_each(|(t, o)| task(t, o, None))?;
+                outs.for_each(|(t, o)| task(t, o, None));
             }
         } else {
             // argmax chunks, or none for every task
             let mut arg_chunks = argmax.chunks_mut(chunk);
             for (t, o) in out.chunks_mut(chunk).enumerate() {
-                task(t, o, arg_chunks.next())?;
+                task(t, o, arg_chunks.next());
             }
         }
     }
