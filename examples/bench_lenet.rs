@@ -125,7 +125,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     );
 
     let mut train_step = || -> Result<(), Box<dyn Error>> {
-        parallel.gradient(Arc::clone(&x), &labels)?;
+        parallel.gradient(Arc::clone(&x), &labels, trainer.random_key())?;
         trainer.step(batch)?;
         Ok(())
     };

@@ -131,7 +131,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         canvas.draw(0, c + 1, &kernels.data()[c * 25..(c + 1) * 25], (5, 5), 8);
     }
     let (h, w) = (maps.dims()[2], maps.dims()[3]);
-    for (i, &label) in batch.labels.iter().enumerate() {
+    let classes = batch
+        .labels
+        .classes()
+        .ok_or("Fashion-MNIST has class labels")?;
+    for (i, &label) in classes.iter().enumerate() {
         canvas.draw(
             i + 1,
             0,

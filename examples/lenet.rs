@@ -134,12 +134,12 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
             "epoch {}, loss {:.4}, train acc {:.3}, test acc {:.3}, time {:.1} sec",
             epoch + 1,
             stats.loss,
-            stats.train_acc,
+            stats.train_acc(),
             test_acc,
             start.elapsed().as_secs_f64()
         );
         history.0.push(stats.loss);
-        history.1.push(stats.train_acc);
+        history.1.push(stats.train_acc());
         history.2.push(test_acc);
     }
 

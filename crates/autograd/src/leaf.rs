@@ -1,14 +1,41 @@
 //! [`Leaf`]: a tensor that asks for a gradient (Gluon's `attach_grad`), and that outlives
-//! any one tape. Parameters of the nn layer are leaves; `backward` writes their gradient.
+//! any one tape. Parameters of the nn layer are leaves; `backward` writes their gradient,
+//! adds to it, or computes none, as the leaf's [`GradReq`] says.
 
 use kiln_tensor::{Float, Tensor};
 use std::cell::{Cell, Ref, RefCell};
 use std::rc::Rc;
 
+/// What a backward does with a leaf's gradient (Gluon's `grad_req`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GradReq {
+    /// Each backward replaces the gradient (Gluon's `'write'`, the default).
+    #[default]
+    Write,
+    /// Each backward adds to the gradient, which accumulates until
+    /// [`Leaf::zero_grad`] (Gluon's `'add'`): several batches summed before one step.
+    Add,
+    /// No gradient is computed or stored: on a tape the leaf is a constant (Gluon's
+    /// `'null'`, for frozen weights and for state such as BatchNorm's running statistics).
+    Null,
+}
+
+impl GradReq {
+    /// Gluon's name: `write`, `add` or `null`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GradReq::Write => "write",
+            GradReq::Add => "add",
+            GradReq::Null => "null",
+        }
+    }
+}
+
 struct Inner<T: Float> {
     value: RefCell<Rc<Tensor<T>>>,
     grad: RefCell<Option<Tensor<T>>>,
     fresh: Cell<bool>,
+    req: Cell<GradReq>,
 }
 
 /// A value with a gradient buffer. Cloning a `Leaf` clones the handle: both clones see the
@@ -39,7 +66,23 @@ impl<T: Float> Leaf<T> {
             value: RefCell::new(Rc::new(value)),
             grad: RefCell::new(None),
             fresh: Cell::new(false),
+            req: Cell::new(GradReq::Write),
         }))
+    }
+
+    /// What a backward does with this leaf's gradient.
+    pub fn grad_req(&self) -> GradReq {
+        self.0.req.get()
+    }
+
+    /// Sets what a backward does with the gradient. Switching to [`GradReq::Null`] drops
+    /// the gradient held.
+    pub fn set_grad_req(&self, req: GradReq) {
+        self.0.req.set(req);
+        if req == GradReq::Null {
+            *self.0.grad.borrow_mut() = None;
+            self.0.fresh.set(false);
+        }
     }
 
     /// The current value (a shared handle: cheap, and unaffected by later updates).
@@ -96,12 +139,32 @@ impl<T: Float> Leaf<T> {
         self.0.fresh.set(false);
     }
 
-    /// Writes a gradient as a backward would (the old one is replaced and the new one is
-    /// fresh): how a gradient computed elsewhere, such as the sum of the gradients that
-    /// replicas of a network computed on other threads, reaches the optimizer.
-    pub fn set_grad(&self, grad: Tensor<T>) {
-        *self.0.grad.borrow_mut() = Some(grad);
+    /// Delivers a gradient as a backward does, following [`Leaf::grad_req`]: `Write`
+    /// replaces the gradient, `Add` adds to it (or starts it), `Null` ignores it. The
+    /// gradient is then fresh. This is also how a gradient computed elsewhere, such as the
+    /// sum of the gradients that replicas of a network computed on other threads, reaches
+    /// the optimizer. An error if `Add` meets a gradient of another shape.
+    pub fn set_grad(&self, grad: Tensor<T>) -> crate::Result<()> {
+        let mut held = self.0.grad.borrow_mut();
+        match (self.0.req.get(), held.as_mut()) {
+            (GradReq::Null, _) => return Ok(()),
+            (GradReq::Add, Some(sum)) => {
+                if sum.shape() != grad.shape() {
+                    return Err(crate::AutogradError::invalid(
+                        "backward",
+                        format!(
+                            "grad_req 'add': a gradient of shape {} cannot be added to one of shape {}",
+                            grad.shape(),
+                            sum.shape()
+                        ),
+                    ));
+                }
+                sum.add_assign(&grad)?;
+            }
+            _ => *held = Some(grad),
+        }
         self.0.fresh.set(true);
+        Ok(())
     }
 
     /// An address that identifies this leaf (equal for clones of one handle).
@@ -115,6 +178,7 @@ impl<T: Float> std::fmt::Debug for Leaf<T> {
         f.debug_struct("Leaf")
             .field("value", &self.value())
             .field("fresh", &self.is_fresh())
+            .field("grad_req", &self.grad_req())
             .finish()
     }
 }

@@ -25,11 +25,13 @@ pub mod error;
 pub mod gradcheck;
 pub mod leaf;
 mod ops;
+pub mod random;
 pub mod tape;
 pub mod var;
 
 pub use error::{AutogradError, Result};
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckOptions, GradcheckReport};
-pub use leaf::Leaf;
+pub use leaf::{GradReq, Leaf};
+pub use random::RandomKey;
 pub use tape::{Backward, Grads, Tape};
 pub use var::Var;

@@ -4,6 +4,7 @@
 
 use crate::error::{AutogradError, Result};
 use crate::leaf::Leaf;
+use crate::random::{RandomKey, RandomStream};
 use crate::var::{NodeId, Var};
 use kiln_tensor::{Float, Shape, Tensor};
 use smallvec::SmallVec;
@@ -41,6 +42,10 @@ struct Inner<T: Float> {
     training: Cell<bool>,
     /// Increases each time the entries are released; nodes of older generations are stale.
     generation: Cell<u64>,
+    /// Where random ops on this tape draw from.
+    key: RandomKey,
+    /// Random ops run on this tape so far: the next one's stream number.
+    random_ops: Cell<u64>,
 }
 
 /// A recording of ops for reverse-mode differentiation (the analogue of Gluon's
@@ -76,15 +81,37 @@ impl<T: Float> Drop for PauseGuard<T> {
 }
 
 impl<T: Float> Tape<T> {
-    /// A recording tape in training mode.
+    /// A recording tape in training mode, whose random ops draw from this thread's next
+    /// key under the process-wide seed ([`RandomKey::next`]).
     pub fn new() -> Self {
+        Self::with_key(RandomKey::next())
+    }
+
+    /// A recording tape in training mode whose random ops (dropout) draw from `key`: how
+    /// a training loop makes the draws depend on its seed, step and samples only.
+    pub fn with_key(key: RandomKey) -> Self {
         Tape(Rc::new(Inner {
             entries: RefCell::new(Vec::new()),
             leaves: RefCell::new(Vec::new()),
             recording: Cell::new(true),
             training: Cell::new(true),
             generation: Cell::new(0),
+            key,
+            random_ops: Cell::new(0),
         }))
+    }
+
+    /// The key random ops on this tape draw from.
+    pub fn key(&self) -> RandomKey {
+        self.0.key
+    }
+
+    /// The draws of the next random op on this tape (the first op gets stream 0, the
+    /// second stream 1, …), so two dropout layers of one forward draw differently.
+    pub fn next_random_stream(&self) -> RandomStream {
+        let op = self.0.random_ops.get();
+        self.0.random_ops.set(op + 1);
+        self.0.key.stream(op)
     }
 
     /// True while ops are being recorded.
@@ -134,11 +161,12 @@ impl<T: Float> Tape<T> {
         Var::from_parts(Rc::new(value), Some(self.clone()), None)
     }
 
-    /// A leaf on this tape: while recording, backward will write its gradient. A leaf
-    /// added twice is one entry, so both uses add up. While not recording it is a constant.
+    /// A leaf on this tape: while recording, backward will deliver its gradient (as its
+    /// [`GradReq`](crate::GradReq) says). A leaf added twice is one entry, so both uses add
+    /// up. While not recording, or with `GradReq::Null`, it is a constant.
     pub fn leaf(&self, leaf: &Leaf<T>) -> Var<T> {
         let value = leaf.value();
-        if !self.is_recording() {
+        if !self.is_recording() || leaf.grad_req() == crate::GradReq::Null {
             return Var::from_parts(value, Some(self.clone()), None);
         }
         let id = leaf.id();
@@ -217,7 +245,7 @@ impl<T: Float> Tape<T> {
                                 ),
                             ));
                         }
-                        leaf.set_grad(grad);
+                        leaf.set_grad(grad)?;
                     }
                     Entry::Op {
                         inputs,

@@ -170,3 +170,56 @@ fn thousands_of_steps_keep_the_tape_flat() {
         });
     }
 }
+
+#[test]
+fn grad_req_add_accumulates_until_zero_grad() {
+    use kiln_autograd::GradReq;
+    let x = leaf(&[1.0, -2.0]);
+    x.set_grad_req(GradReq::Add);
+    for _ in 0..3 {
+        let tape = Tape::new();
+        // d/dx Σ 3x = 3 per backward
+        tape.leaf(&x)
+            .mul_scalar(3.0)
+            .unwrap()
+            .sum()
+            .unwrap()
+            .backward()
+            .unwrap();
+    }
+    assert_eq!(
+        x.grad().unwrap().data(),
+        &[9.0, 9.0],
+        "three backwards add up"
+    );
+    x.zero_grad();
+    let tape = Tape::new();
+    tape.leaf(&x)
+        .square()
+        .unwrap()
+        .sum()
+        .unwrap()
+        .backward()
+        .unwrap();
+    // after zero_grad: 0 + 2x
+    assert_eq!(x.grad().unwrap().data(), &[2.0, -4.0]);
+}
+
+#[test]
+fn grad_req_null_makes_the_leaf_a_constant() {
+    use kiln_autograd::GradReq;
+    let (w, x) = (leaf(&[2.0]), leaf(&[5.0]));
+    w.set_grad_req(GradReq::Null);
+    let tape = Tape::new();
+    let y = tape.leaf(&w).mul(&tape.leaf(&x)).unwrap().sum().unwrap();
+    y.backward().unwrap();
+    assert!(w.grad().is_none(), "a frozen leaf gets no gradient");
+    assert!(!w.is_fresh());
+    // d(w·x)/dx = w = 2
+    assert_eq!(x.grad().unwrap().data(), &[2.0]);
+    // only frozen leaves: nothing is recorded at all
+    let tape = Tape::new();
+    let z = tape.leaf(&w).exp().unwrap();
+    assert!(!z.requires_grad());
+    assert_eq!(z.backward().unwrap_err(), AutogradError::NotRecorded);
+}

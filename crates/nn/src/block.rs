@@ -214,6 +214,56 @@ impl<T: Float> ParameterDict<T> {
             .sum()
     }
 
+    /// Elements of the parameters an optimizer trains (not state, `grad_req` not
+    /// `null`); an error naming a parameter whose shape is still unknown.
+    pub fn count_trainable(&self) -> Result<usize> {
+        self.filter(|_, p| p.is_trainable()).count()
+    }
+
+    /// The parameters for which `keep(structural path, parameter)` holds, in order (as
+    /// Gluon's `collect_params('.*weight')` selects by name).
+    ///
+    /// ```
+    /// use kiln_nn::{BlockExt, Dense, Sequential};
+    /// let net = Sequential::<f32>::new().add(Dense::new(4)).add(Dense::new(2));
+    /// // Gluon's habit: no weight decay on biases
+    /// net.collect_params().filter(|_, p| p.name().ends_with("_bias")).set_wd_mult(0.0);
+    /// assert_eq!(net.collect_params().get("dense1_bias").unwrap().wd_mult(), 0.0);
+    /// ```
+    pub fn filter(&self, mut keep: impl FnMut(&str, &Parameter<T>) -> bool) -> ParameterDict<T> {
+        ParameterDict {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(path, p)| keep(path, p))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Sets every parameter's `grad_req` (Gluon's `collect_params().setattr('grad_req',
+    /// …)`): `Null` freezes them, e.g. a pretrained body before fine-tuning its head.
+    /// State keeps `Null`.
+    pub fn set_grad_req(&self, req: kiln_autograd::GradReq) {
+        self.entries.iter().for_each(|(_, p)| p.set_grad_req(req));
+    }
+
+    /// Sets every parameter's learning-rate multiplier.
+    pub fn set_lr_mult(&self, mult: f64) {
+        self.entries.iter().for_each(|(_, p)| p.set_lr_mult(mult));
+    }
+
+    /// Sets every parameter's weight-decay multiplier.
+    pub fn set_wd_mult(&self, mult: f64) {
+        self.entries.iter().for_each(|(_, p)| p.set_wd_mult(mult));
+    }
+
+    /// Sets every gradient to zero (Gluon's `zero_grad`), as a run with `grad_req` `add`
+    /// does after each step.
+    pub fn zero_grad(&self) {
+        self.entries.iter().for_each(|(_, p)| p.zero_grad());
+    }
+
     /// The parameters, dropping their paths.
     pub fn into_params(self) -> Vec<Parameter<T>> {
         self.entries.into_iter().map(|(_, p)| p).collect()

@@ -23,11 +23,13 @@
 use crate::block::{Block, BlockExt};
 use crate::data::Batch;
 use crate::error::{NnError, Result};
-use crate::metric::correct_count;
+use crate::labels::{Labels, LabelsRef};
+use crate::loss::{Loss, SoftmaxCrossEntropyLoss};
+use crate::metric::{Accuracy, Metric, MetricUpdate};
 use crate::parameter::Parameter;
 use crate::train::{batch_gradient, run_epoch, run_evaluation, BatchOutcome, EpochStats};
 use crate::trainer::Trainer;
-use kiln_autograd::Var;
+use kiln_autograd::{RandomKey, Var};
 use kiln_tensor::parallel::serial;
 use kiln_tensor::{Float, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,8 +43,8 @@ use std::time::{Duration, Instant};
 /// costs the caller nothing.
 struct Work<T: Float> {
     images: Arc<Tensor<T>>,
-    /// One label per image, or none when predicting.
-    labels: Vec<usize>,
+    /// The labels, or none when predicting.
+    labels: Option<Labels<T>>,
     /// Images per shard (the last shard may have fewer).
     size: usize,
     /// Number of shards.
@@ -51,10 +53,12 @@ struct Work<T: Float> {
     next: AtomicUsize,
 }
 
-/// One shard of a batch: images `[n, …]` and their labels (empty when predicting).
-struct Shard<'w, T: Float> {
+/// One shard of a batch: images `[n, …]`, their labels (none when predicting), and the
+/// index of its first image in the batch.
+struct Shard<T: Float> {
     images: Tensor<T>,
-    labels: &'w [usize],
+    labels: Option<Labels<T>>,
+    start: usize,
 }
 
 impl<T: Float> Work<T> {
@@ -66,13 +70,18 @@ impl<T: Float> Work<T> {
         (index < self.count).then_some(index)
     }
 
-    /// Shard `index`: a copy of its images, and its labels.
-    fn shard(&self, index: usize) -> Result<Shard<'_, T>> {
+    /// Shard `index`: a copy of its images and labels.
+    fn shard(&self, index: usize) -> Result<Shard<T>> {
         let n = self.images.dims()[0];
         let (start, end) = (index * self.size, ((index + 1) * self.size).min(n));
         Ok(Shard {
             images: self.images.slice_axis(0, start, end)?,
-            labels: self.labels.get(start..end).unwrap_or_default(),
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| l.as_ref().slice(start, end))
+                .transpose()?,
+            start,
         })
     }
 }
@@ -118,18 +127,23 @@ enum Task {
 }
 
 /// A batch for a thread: the shards to take from `work`, and what to compute for each
-/// under `weights`.
+/// under `weights`, with which loss and random key.
 struct Job<T: Float> {
     task: Task,
     weights: Weights<T>,
     work: Arc<Work<T>>,
+    loss: Arc<dyn Loss<T>>,
+    key: RandomKey,
 }
 
-/// A shard's gradient: the outcome, and per parameter the gradient a backward wrote
-/// (`None` for parameters the backward did not reach).
+/// A shard's gradient: the outcome, per parameter the gradient a backward wrote (`None`
+/// for parameters the backward did not reach), and the values the forward pass left in
+/// the state parameters (BatchNorm's running statistics), in the order of
+/// [`DataParallel`]'s `states`.
 struct ShardGradient<T: Float> {
-    outcome: BatchOutcome,
+    outcome: BatchOutcome<T>,
     grads: Vec<Option<Tensor<T>>>,
+    states: Vec<Tensor<T>>,
 }
 
 /// A thread's messages: that its replica is built and matches; each shard's result as
@@ -188,7 +202,7 @@ fn receive_soon<M>(rx: &Receiver<M>, poll: bool) -> std::result::Result<M, RecvE
 /// let parallel = DataParallel::new(&net, make, 2, 2)?;
 /// let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.1));
 /// let images = Tensor::<f32>::full([8, 1, 28, 28], 0.5);
-/// let outcome = parallel.gradient(images, &[0, 1, 2, 3, 4, 5, 6, 7])?;
+/// let outcome = parallel.gradient(images, &[0, 1, 2, 3, 4, 5, 6, 7], trainer.random_key())?;
 /// trainer.step(8)?;
 /// assert!(outcome.loss.is_finite());
 /// # Ok::<(), kiln_nn::NnError>(())
@@ -196,6 +210,9 @@ fn receive_soon<M>(rx: &Receiver<M>, poll: bool) -> std::result::Result<M, RecvE
 pub struct DataParallel<'n, T: Float, B: Block<T>> {
     net: &'n B,
     params: Vec<Parameter<T>>,
+    /// Indices (into `params`) of the state the forward pass writes.
+    states: Vec<usize>,
+    loss: Arc<dyn Loss<T>>,
     shards: usize,
     workers: Vec<Worker<T>>,
     /// Whether a waiting thread polls before it sleeps: only when every thread has a
@@ -222,6 +239,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         let dict = net.collect_params();
         let names: Vec<String> = dict.iter().map(|(k, _)| k.to_string()).collect();
         let params = dict.into_params();
+        let states = state_indices(&params);
         let replica = Arc::new(replica);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let poll = threads.min(shards) <= cores;
@@ -248,10 +266,18 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         Ok(DataParallel {
             net,
             params,
+            states,
+            loss: Arc::new(SoftmaxCrossEntropyLoss),
             shards,
             workers,
             poll,
         })
+    }
+
+    /// Trains with `loss` instead of the default softmax cross-entropy.
+    pub fn with_loss(mut self, loss: impl Loss<T> + 'static) -> Self {
+        self.loss = Arc::new(loss);
+        self
     }
 
     /// The number of shards each batch is cut into.
@@ -266,27 +292,47 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
 
     /// The forward and backward pass of one batch, as [`batch_gradient`] but spread over
     /// the threads: afterwards each parameter of the network holds the sum of the shards'
-    /// gradients, ready for `trainer.step(batch_size)`. The outcome's loss and correct
-    /// count are sums over the shards.
+    /// gradients, ready for `trainer.step(batch_size)`, and each piece of state the
+    /// forward pass writes (BatchNorm's running statistics) holds the mean, in shard
+    /// order, of what the shards wrote, each shard starting from the batch's starting
+    /// state (Gluon keeps one copy per device and averages them when saving: the same
+    /// numbers, since the update is linear). The outcome's loss is the sum over the
+    /// shards and its scores are theirs joined in order. Random layers draw from `key`
+    /// (usually [`Trainer::random_key`]), each sample by its index in the whole batch.
     ///
     /// `images` is a tensor, or an `Arc` of one to train on the same batch again
     /// without copying it.
-    pub fn gradient(
+    pub fn gradient<'l>(
         &self,
         images: impl Into<Arc<Tensor<T>>>,
-        labels: &[usize],
-    ) -> Result<BatchOutcome> {
-        let mut total = BatchOutcome {
-            loss: 0.0,
-            correct: 0,
-        };
+        labels: impl Into<LabelsRef<'l, T>>,
+        key: RandomKey,
+    ) -> Result<BatchOutcome<T>> {
+        let images = images.into();
+        self.ensure_initialized(&images)?;
+        let start: Vec<Tensor<T>> = self
+            .states
+            .iter()
+            .map(|&i| Ok(self.params[i].data()?.as_ref().clone()))
+            .collect::<Result<_>>()?;
+        let mut loss = 0.0;
+        let mut scores = Vec::new();
         let mut sums: Vec<Option<Tensor<T>>> = self.params.iter().map(|_| None).collect();
+        let mut state_sums: Vec<Option<Tensor<T>>> = self.states.iter().map(|_| None).collect();
         let mut failure = None;
+        let job = JobSpec {
+            task: Task::Gradient,
+            loss: Arc::clone(&self.loss),
+            key,
+        };
         self.run_shards(
-            images.into(),
-            Some(labels),
-            Task::Gradient,
-            |net, params, shard| shard_gradient(net, params, shard.images, shard.labels),
+            images,
+            Some(labels.into()),
+            job,
+            |net, params, shard| {
+                restore(params, &self.states, &start)?;
+                shard_gradient(net, params, &self.states, &*self.loss, shard, key)
+            },
             |done| match done {
                 Done::Gradient(index, result) => (index, result),
                 _ => unreachable!("a gradient job is answered with gradients"),
@@ -296,10 +342,15 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
                     failure.get_or_insert(e);
                 }
                 Ok(_) if failure.is_some() => {}
-                Ok(ShardGradient { outcome, grads }) => {
-                    total.loss += outcome.loss;
-                    total.correct += outcome.correct;
+                Ok(ShardGradient {
+                    outcome,
+                    grads,
+                    states,
+                }) => {
+                    loss += outcome.loss;
+                    scores.push(outcome.scores);
                     add_grads(&mut sums, grads);
+                    add_grads(&mut state_sums, states.into_iter().map(Some).collect());
                 }
             },
         )?;
@@ -308,21 +359,39 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         }
         for (p, sum) in self.params.iter().zip(sums) {
             if let Some(g) = sum {
-                p.with_leaf(|leaf| leaf.set_grad(g));
+                p.with_leaf(|leaf| leaf.set_grad(g)).transpose()?;
             }
         }
-        Ok(total)
+        let count = T::from_usize(scores.len());
+        for (&i, sum) in self.states.iter().zip(state_sums) {
+            if let Some(mut sum) = sum {
+                sum.data_mut().iter_mut().for_each(|v| *v /= count);
+                self.params[i].set_data(sum)?;
+            }
+        }
+        let parts: Vec<&Tensor<T>> = scores.iter().collect();
+        Ok(BatchOutcome {
+            loss,
+            scores: Tensor::concat(&parts, 0)?,
+        })
     }
 
     /// The network's scores for `images` in predict mode, the shards computed in
     /// parallel and joined in order. `images` is a tensor or an `Arc` of one.
     pub fn predict(&self, images: impl Into<Arc<Tensor<T>>>) -> Result<Tensor<T>> {
+        let images = images.into();
+        self.ensure_initialized(&images)?;
         let mut parts = Vec::new();
         let mut failure = None;
+        let job = JobSpec {
+            task: Task::Predict,
+            loss: Arc::clone(&self.loss),
+            key: RandomKey::for_step(0),
+        };
         self.run_shards(
-            images.into(),
+            images,
             None,
-            Task::Predict,
+            job,
             |net, _, shard| predict(net, shard.images),
             |done| match done {
                 Done::Scores(index, result) => (index, result),
@@ -343,39 +412,44 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
     }
 
     /// Cuts a batch of `n` into at most `self.shards` shards of ⌈n / shards⌉ images,
-    /// which the workers (given the current weights) and the caller (computing with
-    /// `local`) take in turn, and hands every shard's result to `fold` in shard order,
-    /// as soon as the earlier ones are in. Which thread computed a shard does not
-    /// change its result. An error here is a thread's, not a shard's: every worker that
-    /// was sent work is heard from before it returns, so the next batch starts in step.
+    /// which the workers (given the current weights and `job`) and the caller
+    /// (computing with `local`) take in turn, and hands every shard's result to `fold`
+    /// in shard order, as soon as the earlier ones are in. Which thread computed a shard
+    /// does not change its result. An error here is a thread's, not a shard's: every
+    /// worker that was sent work is heard from before it returns, so the next batch
+    /// starts in step.
     fn run_shards<R>(
         &self,
         images: Arc<Tensor<T>>,
-        labels: Option<&[usize]>,
-        task: Task,
-        local: impl Fn(&B, &[Parameter<T>], Shard<'_, T>) -> Result<R>,
+        labels: Option<LabelsRef<'_, T>>,
+        job: JobSpec<T>,
+        local: impl Fn(&B, &[Parameter<T>], Shard<T>) -> Result<R>,
         unpack: impl Fn(Done<T>) -> (usize, Result<R>),
         fold: impl FnMut(Result<R>),
     ) -> Result<()> {
-        let n = check_batch(&images, labels.map(<[usize]>::len))?;
+        let n = check_batch(&images, labels.map(|l| l.len()))?;
         let size = n.div_ceil(self.shards);
         let count = n.div_ceil(size);
         let mut order = InOrder::new(count, fold);
         if count == 1 {
             // the whole batch is the one shard: no copy, no other thread
             let images = Arc::try_unwrap(images).unwrap_or_else(|shared| shared.as_ref().clone());
-            let labels = labels.unwrap_or_default();
-            order.put(0, local(self.net, &self.params, Shard { images, labels }));
+            let shard = Shard {
+                images,
+                labels: labels.map(|l| l.to_owned()),
+                start: 0,
+            };
+            order.put(0, local(self.net, &self.params, shard));
             return Ok(());
         }
         let helpers = self.workers.len().min(count - 1);
         let mut weights = match helpers {
             0 => None,
-            _ => Some(self.weights(&images)?),
+            _ => Some(self.weights()?),
         };
         let work = Arc::new(Work {
             images,
-            labels: labels.map(<[usize]>::to_vec).unwrap_or_default(),
+            labels: labels.map(|l| l.to_owned()),
             size,
             count,
             next: AtomicUsize::new(0),
@@ -392,12 +466,14 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
                 false => weights.clone(),
             };
             let shared = shared.expect("the weights are copied when there are helpers");
-            let job = Job {
-                task,
+            let message = Job {
+                task: job.task,
                 weights: shared,
                 work: Arc::clone(&work),
+                loss: Arc::clone(&job.loss),
+                key: job.key,
             };
-            match worker.send(job) {
+            match worker.send(message) {
                 Ok(()) => listening.push(t),
                 Err(e) => {
                     failure.get_or_insert(e);
@@ -452,7 +528,8 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
     }
 
     /// [`crate::train::train_epoch`] with each batch's gradient computed by
-    /// [`DataParallel::gradient`]; the same checks and errors.
+    /// [`DataParallel::gradient`] under this trainer's [`Trainer::random_key`], and
+    /// accuracy as the metric; the same checks and errors.
     pub fn train_epoch(
         &self,
         batches: impl Iterator<Item = Batch<T>>,
@@ -460,26 +537,56 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         batch_size: usize,
         on_step: impl FnMut(usize),
     ) -> Result<EpochStats> {
-        run_epoch(batches, trainer, batch_size, on_step, |images, labels| {
-            self.gradient(images, labels)
-        })
+        self.train_epoch_with(batches, trainer, batch_size, &mut Accuracy::new(), on_step)
+    }
+
+    /// [`DataParallel::train_epoch`] with any metric, updated shard by shard in order.
+    pub fn train_epoch_with(
+        &self,
+        batches: impl Iterator<Item = Batch<T>>,
+        trainer: &mut Trainer<T>,
+        batch_size: usize,
+        metric: &mut dyn MetricUpdate<T>,
+        on_step: impl FnMut(usize),
+    ) -> Result<EpochStats> {
+        run_epoch(
+            batches,
+            trainer,
+            batch_size,
+            metric,
+            on_step,
+            |images, labels, key| self.gradient(images, labels, key),
+        )
     }
 
     /// [`crate::train::evaluate_accuracy`] with scores from [`DataParallel::predict`].
     pub fn evaluate_accuracy(&self, batches: impl Iterator<Item = Batch<T>>) -> Result<f64> {
-        run_evaluation(batches, |images, labels| {
-            correct_count(&self.predict(images)?, labels)
-        })
+        let mut acc = Accuracy::new();
+        self.evaluate(batches, &mut acc)?;
+        Ok(acc.get())
     }
 
-    /// A copy of the network's current weights for the replicas. Parameters still
-    /// waiting for their shape get it from a predict-mode forward of the first image of
-    /// `images`.
-    fn weights(&self, images: &Tensor<T>) -> Result<Weights<T>> {
-        if self.params.iter().any(|p| !p.is_initialized()) {
+    /// [`crate::train::evaluate`] with scores from [`DataParallel::predict`].
+    pub fn evaluate(
+        &self,
+        batches: impl Iterator<Item = Batch<T>>,
+        metric: &mut dyn MetricUpdate<T>,
+    ) -> Result<Vec<(String, f64)>> {
+        run_evaluation(batches, metric, |images| self.predict(images))
+    }
+
+    /// Fixes the shapes of parameters still waiting for them by a predict-mode forward
+    /// of the first image of `images` (which writes no state).
+    fn ensure_initialized(&self, images: &Tensor<T>) -> Result<()> {
+        if self.params.iter().any(|p| !p.is_initialized()) && images.dims().first() > Some(&0) {
             self.net
                 .forward(&Var::constant(images.slice_axis(0, 0, 1)?))?;
         }
+        Ok(())
+    }
+
+    /// A copy of the network's current weights and state for the replicas.
+    fn weights(&self) -> Result<Weights<T>> {
         let values = self
             .params
             .iter()
@@ -487,6 +594,29 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(values))
     }
+}
+
+/// What every thread computes for the shards of one batch.
+struct JobSpec<T: Float> {
+    task: Task,
+    loss: Arc<dyn Loss<T>>,
+    key: RandomKey,
+}
+
+/// The positions of the state parameters (those the forward pass writes) in `params`.
+fn state_indices<T: Float>(params: &[Parameter<T>]) -> Vec<usize> {
+    (0..params.len())
+        .filter(|&i| params[i].is_state())
+        .collect()
+}
+
+/// Puts the state parameters back to the values they had when the batch started, so that
+/// every shard starts from the same state whichever thread runs it, and in whatever order.
+fn restore<T: Float>(params: &[Parameter<T>], states: &[usize], start: &[Tensor<T>]) -> Result<()> {
+    for (&i, value) in states.iter().zip(start) {
+        params[i].set_data(value.clone())?;
+    }
+    Ok(())
 }
 
 /// Adds a shard's gradients to the running sums, parameter by parameter (the first
@@ -572,12 +702,16 @@ fn serve<T: Float, N: Block<T>>(
         return;
     }
     let params = dict.into_params();
+    let states = state_indices(&params);
     while let Ok(job) = receive_soon(&jobs, poll) {
         let Job {
             task,
             weights,
             work,
+            loss,
+            key,
         } = job;
+        let start: Vec<Tensor<T>> = states.iter().map(|&i| weights[i].clone()).collect();
         if let Err(e) = load(&params, weights) {
             if done.send(Err(e)).is_err() {
                 return;
@@ -590,7 +724,10 @@ fn serve<T: Float, N: Block<T>>(
                 let message = match task {
                     Task::Gradient => Done::Gradient(
                         index,
-                        shard.and_then(|s| shard_gradient(&net, &params, s.images, s.labels)),
+                        shard.and_then(|s| {
+                            restore(&params, &states, &start)?;
+                            shard_gradient(&net, &params, &states, &*loss, s, key)
+                        }),
                     ),
                     Task::Predict => {
                         Done::Scores(index, shard.and_then(|s| predict(&net, s.images)))
@@ -623,16 +760,32 @@ fn load<T: Float>(params: &[Parameter<T>], weights: Weights<T>) -> Result<()> {
     }
 }
 
-/// One shard's forward and backward; the gradients are taken out of the parameters.
+/// One shard's forward and backward, its random draws keyed by the shard's place in the
+/// batch; the gradients are taken out of the parameters, and the state's new values
+/// copied out.
 fn shard_gradient<T: Float, B: Block<T> + ?Sized>(
     net: &B,
     params: &[Parameter<T>],
-    images: Tensor<T>,
-    labels: &[usize],
+    states: &[usize],
+    loss: &dyn Loss<T>,
+    shard: Shard<T>,
+    key: RandomKey,
 ) -> Result<ShardGradient<T>> {
-    let outcome = batch_gradient(net, images, labels)?;
+    let labels = shard
+        .labels
+        .ok_or_else(|| NnError::invalid("DataParallel", "a gradient needs labels"))?;
+    let key = key.offset(shard.start as u64);
+    let outcome = batch_gradient(net, loss, shard.images, labels.as_ref(), key)?;
     let grads = params.iter().map(Parameter::take_fresh_grad).collect();
-    Ok(ShardGradient { outcome, grads })
+    let states = states
+        .iter()
+        .map(|&i| Ok(params[i].data()?.as_ref().clone()))
+        .collect::<Result<_>>()?;
+    Ok(ShardGradient {
+        outcome,
+        grads,
+        states,
+    })
 }
 
 fn predict<T: Float, B: Block<T> + ?Sized>(net: &B, images: Tensor<T>) -> Result<Tensor<T>> {
@@ -688,7 +841,7 @@ mod tests {
     fn a_shard_is_its_slice_of_the_batch_and_the_last_may_be_short() {
         let work = Work {
             images: Arc::new(Tensor::<f32>::arange(7 * 2).reshape([7, 2]).unwrap()),
-            labels: (0..7).collect(),
+            labels: Some(Labels::Classes((0..7).collect())),
             size: 3,
             count: 3,
             next: AtomicUsize::new(0),
@@ -697,9 +850,10 @@ mod tests {
         assert_eq!(taken, [0, 1, 2]);
         let last = work.shard(2).unwrap();
         assert_eq!(last.images.data(), &[12.0, 13.0]);
-        assert_eq!(last.labels, &[6]);
+        assert_eq!(last.labels, Some(Labels::Classes(vec![6])));
+        assert_eq!(last.start, 6);
         let first = work.shard(0).unwrap();
         assert_eq!(first.images.dims(), &[3, 2]);
-        assert_eq!(first.labels, &[0, 1, 2]);
+        assert_eq!(first.labels, Some(Labels::Classes(vec![0, 1, 2])));
     }
 }

@@ -1,9 +1,23 @@
-//! Gluon's losses: [`SoftmaxCrossEntropyLoss`] on integer labels and [`L2Loss`]. Both
-//! return one loss per sample; sum or average them as the training loop needs.
+//! Gluon's losses behind one trait, [`Loss`]: [`SoftmaxCrossEntropyLoss`] on integer labels
+//! and [`L2Loss`]. Each returns one loss per sample; sum or average them as the training
+//! loop needs.
 
 use crate::error::{NnError, Result};
+use crate::labels::LabelsRef;
 use kiln_autograd::Var;
 use kiln_tensor::Float;
+
+/// A loss (Gluon's `gluon.loss.Loss`): one value per sample from the network's output
+/// and the labels. Training loops take any loss; the book's is
+/// [`SoftmaxCrossEntropyLoss`]. A loss is plain configuration, shared with the threads
+/// of [`crate::DataParallel`], hence `Send + Sync`.
+pub trait Loss<T: Float>: Send + Sync {
+    /// Gluon's class name, for error messages (`SoftmaxCrossEntropyLoss`).
+    fn name(&self) -> &'static str;
+
+    /// Per-sample losses: `pred` (N, …) and N labels → (N).
+    fn loss(&self, pred: &Var<T>, labels: LabelsRef<'_, T>) -> Result<Var<T>>;
+}
 
 /// Cross-entropy of `softmax(pred)` against integer labels, per sample, computed stably
 /// from the logits (Gluon's `SoftmaxCrossEntropyLoss` with `sparse_label=True`).
@@ -19,9 +33,29 @@ impl SoftmaxCrossEntropyLoss {
         SoftmaxCrossEntropyLoss
     }
 
-    /// Per-sample losses.
-    pub fn forward<T: Float>(&self, pred: &Var<T>, labels: &[usize]) -> Result<Var<T>> {
-        Ok(pred.softmax_cross_entropy(labels)?)
+    /// Per-sample losses; `labels` are class indices (a slice, a vector or [`LabelsRef`]).
+    pub fn forward<'a, T: Float>(
+        &self,
+        pred: &Var<T>,
+        labels: impl Into<LabelsRef<'a, T>>,
+    ) -> Result<Var<T>> {
+        self.loss(pred, labels.into())
+    }
+}
+
+impl<T: Float> Loss<T> for SoftmaxCrossEntropyLoss {
+    fn name(&self) -> &'static str {
+        "SoftmaxCrossEntropyLoss"
+    }
+
+    fn loss(&self, pred: &Var<T>, labels: LabelsRef<'_, T>) -> Result<Var<T>> {
+        let classes = labels.classes().ok_or_else(|| {
+            NnError::invalid(
+                "SoftmaxCrossEntropyLoss",
+                "needs one class index per sample, got a tensor of targets",
+            )
+        })?;
+        Ok(pred.softmax_cross_entropy(classes)?)
     }
 }
 
@@ -39,8 +73,23 @@ impl L2Loss {
         L2Loss
     }
 
-    /// Per-sample losses.
-    pub fn forward<T: Float>(&self, pred: &Var<T>, label: &Var<T>) -> Result<Var<T>> {
+    /// Per-sample losses; `label` is a tensor or value of targets.
+    pub fn forward<'a, T: Float>(
+        &self,
+        pred: &Var<T>,
+        label: impl Into<LabelsRef<'a, T>>,
+    ) -> Result<Var<T>> {
+        self.loss(pred, label.into())
+    }
+}
+
+impl<T: Float> Loss<T> for L2Loss {
+    fn name(&self) -> &'static str {
+        "L2Loss"
+    }
+
+    fn loss(&self, pred: &Var<T>, labels: LabelsRef<'_, T>) -> Result<Var<T>> {
+        let label = labels.expect_targets("L2Loss")?;
         if pred.value().numel() != label.value().numel() || pred.dims().is_empty() {
             return Err(NnError::invalid(
                 "L2Loss",

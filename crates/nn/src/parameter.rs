@@ -1,13 +1,15 @@
 //! [`Parameter`]: a named weight or bias with Gluon's life cycle: declared with a shape that
 //! may still have unknown (0) dimensions, initialized (perhaps deferred until the first
-//! forward fixes its shape), then trained through the [`Leaf`] it holds.
+//! forward fixes its shape), then trained through the [`Leaf`] it holds; or a piece of
+//! state that the forward pass writes (BatchNorm's running statistics), saved and loaded
+//! with the weights but never trained.
 
 use crate::error::{NnError, Result};
 use crate::init::Init;
-use kiln_autograd::{Leaf, Tape, Var};
+use kiln_autograd::{GradReq, Leaf, Tape, Var};
 use kiln_tensor::rand::{rngs::StdRng, SeedableRng};
 use kiln_tensor::{Float, Shape, Tensor};
-use std::cell::{Ref, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::rc::Rc;
 
 enum State<T: Float> {
@@ -28,6 +30,13 @@ struct Inner<T: Float> {
     /// the one given to `initialize`.
     own_init: Option<Init>,
     state: RefCell<State<T>>,
+    /// What a backward does with the gradient; always `Null` for state.
+    grad_req: Cell<GradReq>,
+    /// Written by the forward pass, not trained (Gluon's `differentiable=False`).
+    is_state: bool,
+    /// Multipliers of the optimizer's learning rate and weight decay for this parameter.
+    lr_mult: Cell<f64>,
+    wd_mult: Cell<f64>,
 }
 
 /// A weight or bias of a block. Cloning gives another handle to the same parameter, as the
@@ -44,13 +53,91 @@ impl<T: Float> Parameter<T> {
     /// A parameter called `local` within its block (`"weight"`, `"bias"`), of `shape`
     /// (0 for a dimension not known yet), with its own initializer if any.
     pub fn new(local: &'static str, shape: impl Into<Shape>, own_init: Option<Init>) -> Self {
+        Self::make(local, shape.into(), own_init, false)
+    }
+
+    /// A piece of state called `local` that the forward pass writes and checkpoints keep,
+    /// but that gets no gradient and no optimizer step (Gluon's parameters with
+    /// `grad_req='null', differentiable=False`, such as BatchNorm's `running_mean`).
+    pub fn state(local: &'static str, shape: impl Into<Shape>, init: Init) -> Self {
+        Self::make(local, shape.into(), Some(init), true)
+    }
+
+    fn make(local: &'static str, shape: Shape, own_init: Option<Init>, is_state: bool) -> Self {
         Parameter(Rc::new(Inner {
             local,
             name: RefCell::new(local.to_string()),
-            shape: RefCell::new(shape.into()),
+            shape: RefCell::new(shape),
             own_init,
             state: RefCell::new(State::Uninitialized),
+            grad_req: Cell::new(if is_state {
+                GradReq::Null
+            } else {
+                GradReq::Write
+            }),
+            is_state,
+            lr_mult: Cell::new(1.0),
+            wd_mult: Cell::new(1.0),
         }))
+    }
+
+    /// True for state written by the forward pass (see [`Parameter::state`]).
+    pub fn is_state(&self) -> bool {
+        self.0.is_state
+    }
+
+    /// True when an optimizer updates it: not state, and its `grad_req` is not `Null`.
+    pub fn is_trainable(&self) -> bool {
+        self.grad_req() != GradReq::Null
+    }
+
+    /// What a backward does with the gradient (Gluon's `grad_req`).
+    pub fn grad_req(&self) -> GradReq {
+        self.0.grad_req.get()
+    }
+
+    /// Sets what a backward does with the gradient: `Write` (the default), `Add`
+    /// (gradients accumulate over backward passes until `zero_grad`) or `Null` (frozen:
+    /// no gradient, and the trainer skips it). State stays `Null`, as in Gluon.
+    pub fn set_grad_req(&self, req: GradReq) {
+        let req = if self.0.is_state { GradReq::Null } else { req };
+        self.0.grad_req.set(req);
+        self.with_leaf(|leaf| leaf.set_grad_req(req));
+    }
+
+    /// The multiplier of the optimizer's learning rate for this parameter (Gluon's
+    /// `lr_mult`, default 1).
+    pub fn lr_mult(&self) -> f64 {
+        self.0.lr_mult.get()
+    }
+
+    /// Sets the learning-rate multiplier.
+    pub fn set_lr_mult(&self, mult: f64) {
+        self.0.lr_mult.set(mult);
+    }
+
+    /// The multiplier of the optimizer's weight decay for this parameter (Gluon's
+    /// `wd_mult`, default 1; biases and BatchNorm's beta and gamma commonly get 0).
+    pub fn wd_mult(&self) -> f64 {
+        self.0.wd_mult.get()
+    }
+
+    /// Sets the weight-decay multiplier.
+    pub fn set_wd_mult(&self, mult: f64) {
+        self.0.wd_mult.set(mult);
+    }
+
+    /// Sets the gradient to zero, keeping its shape (Gluon's `zero_grad`); nothing for a
+    /// parameter without a gradient.
+    pub fn zero_grad(&self) {
+        self.with_leaf(Leaf::zero_grad);
+    }
+
+    /// A new leaf holding `value`, with this parameter's `grad_req`.
+    fn new_leaf(&self, value: Tensor<T>) -> Leaf<T> {
+        let leaf = Leaf::new(value);
+        leaf.set_grad_req(self.grad_req());
+        leaf
     }
 
     /// The name within the block: `weight` or `bias`.
@@ -128,7 +215,7 @@ impl<T: Float> Parameter<T> {
         let value = init
             .sample(&self.shape(), &mut StdRng::seed_from_u64(seed))
             .map_err(|e| e.in_layer(self.name()))?;
-        *self.0.state.borrow_mut() = State::Ready(Leaf::new(value));
+        *self.0.state.borrow_mut() = State::Ready(self.new_leaf(value));
         Ok(())
     }
 
@@ -178,7 +265,7 @@ impl<T: Float> Parameter<T> {
         };
         match ready {
             Some(leaf) => leaf.set_value(value),
-            None => *self.0.state.borrow_mut() = State::Ready(Leaf::new(value)),
+            None => *self.0.state.borrow_mut() = State::Ready(self.new_leaf(value)),
         }
         Ok(())
     }
@@ -220,6 +307,11 @@ impl<T: Float> Parameter<T> {
 impl<T: Float> std::fmt::Debug for Parameter<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Parameter {} (shape {}", self.name(), self.shape())?;
+        if self.is_state() {
+            write!(f, ", state")?;
+        } else if self.grad_req() != GradReq::Write {
+            write!(f, ", grad_req {}", self.grad_req().as_str())?;
+        }
         if !self.is_initialized() {
             write!(f, ", not initialized")?;
         }

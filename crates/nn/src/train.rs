@@ -1,69 +1,89 @@
-//! The book's training loop (D2L's `train_ch5`) and `evaluate_accuracy`, with the checks a
-//! long run needs: a NaN or infinite loss stops the epoch before any weight is touched.
+//! The book's training loop (D2L's `train_ch5`) and `evaluate_accuracy`, for any loss and
+//! metric, with the checks a long run needs: a NaN or infinite loss stops the epoch before
+//! any weight is touched.
 
 use crate::block::Block;
 use crate::data::Batch;
 use crate::error::{NnError, Result};
-use crate::loss::SoftmaxCrossEntropyLoss;
-use crate::metric::correct_count;
+use crate::labels::LabelsRef;
+use crate::loss::{Loss, SoftmaxCrossEntropyLoss};
+use crate::metric::{Accuracy, Metric, MetricUpdate};
 use crate::trainer::Trainer;
-use kiln_autograd::{Tape, Var};
+use kiln_autograd::{RandomKey, Tape, Var};
 use kiln_tensor::{Float, Tensor};
 
 /// What one training epoch measured.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EpochStats {
-    /// Mean softmax cross-entropy per sample.
+    /// Mean loss per sample.
     pub loss: f64,
-    /// Fraction of training samples predicted correctly (while training).
-    pub train_acc: f64,
+    /// The metric's (name, value) pairs on the training batches, as they were trained
+    /// (Gluon's `metric.get_name_value()`).
+    pub metrics: Vec<(String, f64)>,
     /// Samples seen.
     pub samples: usize,
     /// Steps (batches) taken.
     pub steps: usize,
 }
 
-/// What the forward and backward pass of one batch measured; the gradient itself is left
-/// in the network's parameters.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BatchOutcome {
-    /// Summed softmax cross-entropy of the batch (not finite if the network diverged; no
-    /// backward ran then).
-    pub loss: f64,
-    /// Samples predicted correctly.
-    pub correct: usize,
+impl EpochStats {
+    /// The value of the metric called `name`, if the epoch measured one.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, v)| v)
+    }
+
+    /// The training accuracy (the book's `train acc`), NaN if no accuracy was measured.
+    pub fn train_acc(&self) -> f64 {
+        self.metric("accuracy").unwrap_or(f64::NAN)
+    }
 }
 
-/// Records the forward pass of one batch, sums its softmax cross-entropy and runs
-/// backward, leaving the gradient in `net`'s parameters (the body of the book's loop, up
-/// to `trainer.step`). A loss that is not finite skips the backward.
+/// What the forward and backward pass of one batch gave; the gradient itself is left in
+/// the network's parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchOutcome<T: Float> {
+    /// Summed loss of the batch (not finite if the network diverged; no backward ran
+    /// then).
+    pub loss: f64,
+    /// The network's outputs, for the metrics.
+    pub scores: Tensor<T>,
+}
+
+/// Records the forward pass of one batch, sums its per-sample `loss` and runs backward,
+/// leaving the gradient in `net`'s parameters (the body of the book's loop, up to
+/// `trainer.step`). Random layers (dropout) draw from `key` (usually
+/// [`Trainer::random_key`]). A loss that is not finite skips the backward.
 pub fn batch_gradient<T: Float, B: Block<T> + ?Sized>(
     net: &B,
+    loss: &dyn Loss<T>,
     images: Tensor<T>,
-    labels: &[usize],
-) -> Result<BatchOutcome> {
-    let tape = Tape::new();
+    labels: LabelsRef<'_, T>,
+    key: RandomKey,
+) -> Result<BatchOutcome<T>> {
+    let tape = Tape::with_key(key);
     let scores = net.forward(&tape.constant(images))?;
-    let loss = SoftmaxCrossEntropyLoss.forward(&scores, labels)?.sum()?;
-    let value = loss.value().item()?.to_f64();
+    let total = loss
+        .loss(&scores, labels)
+        .map_err(|e| e.in_layer(loss.name()))?
+        .sum()?;
+    let value = total.value().item()?.to_f64();
     if value.is_finite() {
-        loss.backward()?;
+        total.backward()?;
     } else {
         tape.clear();
     }
+    let scores = scores.value().clone();
     Ok(BatchOutcome {
         loss: value,
-        correct: correct_count(scores.value(), labels)?,
+        scores,
     })
 }
 
-/// Trains `net` for one pass over `batches`, as the book does: per batch, record the
-/// forward pass, sum the per-sample softmax cross-entropy, backward, and
-/// `trainer.step(batch_size)` (the configured size, also for a short last batch).
-/// `on_step` is called after every step with the number of steps done.
-///
-/// A batch with NaN or infinite pixels, or a loss that is not finite, is an error naming
-/// the step; the weights are then as they were after the previous step.
+/// Trains `net` for one pass over `batches` as the book does, with softmax cross-entropy
+/// and accuracy: see [`train_epoch_with`].
 pub fn train_epoch<T: Float, B: Block<T> + ?Sized>(
     net: &B,
     batches: impl Iterator<Item = Batch<T>>,
@@ -71,21 +91,55 @@ pub fn train_epoch<T: Float, B: Block<T> + ?Sized>(
     batch_size: usize,
     on_step: impl FnMut(usize),
 ) -> Result<EpochStats> {
-    run_epoch(batches, trainer, batch_size, on_step, |images, labels| {
-        batch_gradient(net, images, labels)
-    })
+    train_epoch_with(
+        net,
+        batches,
+        trainer,
+        batch_size,
+        &SoftmaxCrossEntropyLoss,
+        &mut Accuracy::new(),
+        on_step,
+    )
 }
 
-/// The loop of [`train_epoch`] around any way of computing a batch's gradient
-/// (`gradient(images, labels)`), with its checks.
+/// Trains `net` for one pass over `batches`: per batch, record the forward pass, sum the
+/// per-sample `loss`, backward, `trainer.step(batch_size)` (the configured size, also for
+/// a short last batch), and update `metric` with the batch's outputs. `on_step` is called
+/// after every step with the number of steps done. The metric is reset first.
+///
+/// A batch with NaN or infinite pixels, or a loss that is not finite, is an error naming
+/// the step; the weights are then as they were after the previous step.
+pub fn train_epoch_with<T: Float, B: Block<T> + ?Sized>(
+    net: &B,
+    batches: impl Iterator<Item = Batch<T>>,
+    trainer: &mut Trainer<T>,
+    batch_size: usize,
+    loss: &dyn Loss<T>,
+    metric: &mut dyn MetricUpdate<T>,
+    on_step: impl FnMut(usize),
+) -> Result<EpochStats> {
+    run_epoch(
+        batches,
+        trainer,
+        batch_size,
+        metric,
+        on_step,
+        |images, labels, key| batch_gradient(net, loss, images, labels, key),
+    )
+}
+
+/// The loop of [`train_epoch_with`] around any way of computing a batch's gradient
+/// (`gradient(images, labels, key)`), with its checks.
 pub(crate) fn run_epoch<T: Float>(
     batches: impl Iterator<Item = Batch<T>>,
     trainer: &mut Trainer<T>,
     batch_size: usize,
+    metric: &mut dyn MetricUpdate<T>,
     mut on_step: impl FnMut(usize),
-    mut gradient: impl FnMut(Tensor<T>, &[usize]) -> Result<BatchOutcome>,
+    mut gradient: impl FnMut(Tensor<T>, LabelsRef<'_, T>, RandomKey) -> Result<BatchOutcome<T>>,
 ) -> Result<EpochStats> {
-    let (mut loss_sum, mut correct, mut samples, mut steps) = (0.0, 0, 0, 0);
+    metric.reset();
+    let (mut loss_sum, mut samples, mut steps) = (0.0, 0, 0);
     for batch in batches {
         steps += 1;
         if !batch.images.all_finite() {
@@ -94,16 +148,18 @@ pub(crate) fn run_epoch<T: Float>(
                 format!("batch {steps} has NaN or infinite pixels"),
             ));
         }
-        let outcome = gradient(batch.images, &batch.labels).map_err(|e| match e {
-            // the batch was finite, so a non-finite activation comes from the weights
-            e @ NnError::Layer { .. } if matches!(e.root(), NnError::NonFinite { .. }) => {
-                NnError::Diverged {
-                    step: steps,
-                    what: e.to_string(),
+        let labels = batch.labels.as_ref();
+        let outcome =
+            gradient(batch.images, labels, trainer.random_key()).map_err(|e| match e {
+                // the batch was finite, so a non-finite activation comes from the weights
+                e @ NnError::Layer { .. } if matches!(e.root(), NnError::NonFinite { .. }) => {
+                    NnError::Diverged {
+                        step: steps,
+                        what: e.to_string(),
+                    }
                 }
-            }
-            other => other,
-        })?;
+                other => other,
+            })?;
         if !outcome.loss.is_finite() {
             return Err(NnError::Diverged {
                 step: steps,
@@ -119,9 +175,9 @@ pub(crate) fn run_epoch<T: Float>(
             }
             other => other,
         })?;
+        metric.update(labels, &outcome.scores)?;
         loss_sum += outcome.loss;
-        correct += outcome.correct;
-        samples += batch.labels.len();
+        samples += labels.len();
         on_step(steps);
     }
     if samples == 0 {
@@ -129,7 +185,7 @@ pub(crate) fn run_epoch<T: Float>(
     }
     Ok(EpochStats {
         loss: loss_sum / samples as f64,
-        train_acc: correct as f64 / samples as f64,
+        metrics: metric.name_values(),
         samples,
         steps,
     })
@@ -140,27 +196,38 @@ pub fn evaluate_accuracy<T: Float, B: Block<T> + ?Sized>(
     net: &B,
     batches: impl Iterator<Item = Batch<T>>,
 ) -> Result<f64> {
-    run_evaluation(batches, |images, labels| {
-        correct_count(net.forward(&Var::constant(images))?.value(), labels)
+    let mut acc = Accuracy::new();
+    evaluate(net, batches, &mut acc)?;
+    Ok(acc.get())
+}
+
+/// Updates `metric` (reset first) with `net`'s outputs over `batches` in predict mode,
+/// recording nothing; returns its (name, value) pairs.
+pub fn evaluate<T: Float, B: Block<T> + ?Sized>(
+    net: &B,
+    batches: impl Iterator<Item = Batch<T>>,
+    metric: &mut dyn MetricUpdate<T>,
+) -> Result<Vec<(String, f64)>> {
+    run_evaluation(batches, metric, |images| {
+        Ok(net.forward(&Var::constant(images))?.value().clone())
     })
 }
 
-/// The loop of [`evaluate_accuracy`] around any way of counting a batch's correct
-/// predictions (`correct(images, labels)`).
+/// The loop of [`evaluate`] around any way of computing a batch's outputs.
 pub(crate) fn run_evaluation<T: Float>(
     batches: impl Iterator<Item = Batch<T>>,
-    mut correct: impl FnMut(Tensor<T>, &[usize]) -> Result<usize>,
-) -> Result<f64> {
-    let (mut right, mut samples) = (0, 0);
+    metric: &mut dyn MetricUpdate<T>,
+    mut scores: impl FnMut(Tensor<T>) -> Result<Tensor<T>>,
+) -> Result<Vec<(String, f64)>> {
+    metric.reset();
+    let mut samples = 0;
     for batch in batches {
-        right += correct(batch.images, &batch.labels)?;
+        let out = scores(batch.images)?;
+        metric.update(batch.labels.as_ref(), &out)?;
         samples += batch.labels.len();
     }
     if samples == 0 {
-        return Err(NnError::invalid(
-            "evaluate_accuracy",
-            "no batches to evaluate",
-        ));
+        return Err(NnError::invalid("evaluate", "no batches to evaluate"));
     }
-    Ok(right as f64 / samples as f64)
+    Ok(metric.name_values())
 }

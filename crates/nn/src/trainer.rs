@@ -63,6 +63,8 @@ pub struct Trainer<T: Float> {
     /// Momentum buffers, created at the first step that needs them.
     state: Vec<Option<Tensor<T>>>,
     ignore_stale_grad: bool,
+    /// Steps taken (Gluon's `optimizer.num_update`).
+    num_update: u64,
 }
 
 impl<T: Float> Trainer<T> {
@@ -75,7 +77,25 @@ impl<T: Float> Trainer<T> {
             sgd,
             state,
             ignore_stale_grad: false,
+            num_update: 0,
         }
+    }
+
+    /// The number of steps taken (Gluon's `optimizer.num_update`); training loops key
+    /// their random draws (dropout) by it, so a resumed run draws as the original did.
+    pub fn num_update(&self) -> u64 {
+        self.num_update
+    }
+
+    /// The key of this step's random draws: the process-wide seed and
+    /// [`Trainer::num_update`] (see [`kiln_autograd::random`]).
+    pub fn random_key(&self) -> kiln_autograd::RandomKey {
+        kiln_autograd::RandomKey::for_step(self.num_update)
+    }
+
+    /// Sets the step count (when resuming a run).
+    pub fn set_num_update(&mut self, n: u64) {
+        self.num_update = n;
     }
 
     /// With `true`, `step` skips parameters no backward has reached since the last step
@@ -147,6 +167,11 @@ impl<T: Float> Trainer<T> {
         }
         let mut update = Vec::with_capacity(self.params.len());
         for p in &self.params {
+            if !p.is_trainable() {
+                // frozen weights and state (BatchNorm's running statistics): no step
+                update.push(false);
+                continue;
+            }
             let fresh = p.with_leaf(|l| l.is_fresh() && l.grad().is_some()).ok_or_else(|| {
                 NnError::invalid(
                     "Trainer.step",
@@ -202,6 +227,7 @@ impl<T: Float> Trainer<T> {
                 leaf.mark_stale();
             });
         }
+        self.num_update += 1;
         Ok(())
     }
 }

@@ -5,10 +5,14 @@
 mod common;
 
 use common::bits;
+use kiln_autograd::RandomKey;
 use kiln_nn::data::{Batch, DataLoader, FashionMnist, ImageDataset};
 use kiln_nn::train::{batch_gradient, evaluate_accuracy};
 use kiln_nn::zoo::lenet;
-use kiln_nn::{Activation, BlockExt, DataParallel, Dense, Init, NnError, Sequential, Sgd, Trainer};
+use kiln_nn::{
+    Activation, BlockExt, DataParallel, Dense, Init, Labels, NnError, Sequential, Sgd,
+    SoftmaxCrossEntropyLoss, Trainer,
+};
 use kiln_tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
 use kiln_tensor::{Float, Tensor};
 
@@ -42,16 +46,26 @@ fn shard_gradients_sum_to_the_whole_batch_gradient() {
     let (x, labels) = batch::<f64>(10, 1);
     let whole = make::<f64>();
     whole.initialize(&Init::xavier(), 3).unwrap();
-    let reference = batch_gradient(&whole, x.clone(), &labels).unwrap();
+    let key = RandomKey::for_step(0);
+    let reference = batch_gradient(
+        &whole,
+        &SoftmaxCrossEntropyLoss,
+        x.clone(),
+        (&labels).into(),
+        key,
+    )
+    .unwrap();
     let expected = grads(&whole);
     // 10 images in 3 shards of 4, 4 and 2, on 2 threads: uneven shards, one thread doing two
     for (shards, threads) in [(2, 2), (3, 2), (3, 1), (10, 3)] {
         let net = make::<f64>();
         net.initialize(&Init::xavier(), 3).unwrap();
         let parallel = DataParallel::new(&net, make::<f64>, shards, threads).unwrap();
-        let outcome = parallel.gradient(x.clone(), &labels).unwrap();
+        let outcome = parallel
+            .gradient(x.clone(), &labels, RandomKey::for_step(0))
+            .unwrap();
         assert!((outcome.loss - reference.loss).abs() < 1e-9 * reference.loss.abs());
-        assert_eq!(outcome.correct, reference.correct);
+        assert_eq!(outcome.scores.shape(), reference.scores.shape());
         let mut worst = 0.0f64;
         for (g, e) in grads(&net).iter().zip(&expected) {
             for (g, e) in g.iter().zip(e) {
@@ -73,7 +87,9 @@ fn train_steps(shards: usize, threads: usize) -> Vec<u32> {
     let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.5).momentum(0.9));
     for step in 0..3 {
         let (x, labels) = batch::<f32>(37, 10 + step);
-        parallel.gradient(x, &labels).unwrap();
+        parallel
+            .gradient(x, &labels, RandomKey::for_step(0))
+            .unwrap();
         trainer.step(37).unwrap();
     }
     bits(&net)
@@ -115,8 +131,12 @@ fn a_shared_batch_gives_the_same_bits_and_stays_as_it_was() {
         let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.5));
         for _ in 0..2 {
             match &images {
-                Some(images) => parallel.gradient(images.clone(), &labels).unwrap(),
-                None => parallel.gradient(x.clone(), &labels).unwrap(),
+                Some(images) => parallel
+                    .gradient(images.clone(), &labels, RandomKey::for_step(0))
+                    .unwrap(),
+                None => parallel
+                    .gradient(x.clone(), &labels, RandomKey::for_step(0))
+                    .unwrap(),
             };
             trainer.step(37).unwrap();
         }
@@ -166,27 +186,33 @@ fn a_failing_shard_is_reported_and_the_next_batch_still_runs() {
     net.initialize(&Init::xavier(), 0).unwrap();
     let parallel = DataParallel::new(&net, make::<f32>, 2, 2).unwrap();
     let (x, labels) = batch::<f32>(8, 0);
-    parallel.gradient(x.clone(), &labels).unwrap();
+    parallel
+        .gradient(x.clone(), &labels, RandomKey::for_step(0))
+        .unwrap();
     // a NaN weight: both threads' shards fail; the error names the layer that saw it
     let w = net.collect_params().get("0.weight").unwrap().clone();
     let good = w.data().unwrap().as_ref().clone();
     let mut bad = good.clone();
     bad.data_mut()[0] = f32::NAN;
     w.set_data(bad).unwrap();
-    let err = parallel.gradient(x.clone(), &labels).unwrap_err();
+    let err = parallel
+        .gradient(x.clone(), &labels, RandomKey::for_step(0))
+        .unwrap_err();
     assert!(matches!(err.root(), NnError::NonFinite { .. }), "{err}");
     // the loop turns it into a divergence that names the step
     let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.1));
     let one = vec![Batch {
         images: x.clone(),
-        labels: labels.clone(),
+        labels: Labels::Classes(labels.clone()),
     }];
     let err = parallel
         .train_epoch(one.into_iter(), &mut trainer, 8, |_| {})
         .unwrap_err();
     assert!(matches!(err, NnError::Diverged { step: 1, .. }), "{err}");
     w.set_data(good).unwrap();
-    parallel.gradient(x, &labels).unwrap();
+    parallel
+        .gradient(x, &labels, RandomKey::for_step(0))
+        .unwrap();
     trainer.step(8).unwrap();
 }
 
@@ -201,7 +227,9 @@ fn bad_arguments_are_errors_that_say_what() {
     assert!(err.to_string().contains("differ"), "{err}");
     let parallel = DataParallel::new(&net, make::<f32>, 2, 2).unwrap();
     let (x, _) = batch::<f32>(4, 0);
-    let err = parallel.gradient(x, &[1, 2]).unwrap_err();
+    let err = parallel
+        .gradient(x, &[1, 2], RandomKey::for_step(0))
+        .unwrap_err();
     assert!(err.to_string().contains("got 2 labels"), "{err}");
     let err = parallel.predict(Tensor::zeros([0, 1, 28, 28])).unwrap_err();
     assert!(err.to_string().contains("at least one image"), "{err}");

@@ -3,6 +3,7 @@
 
 use super::vision::ImageDataset;
 use crate::error::{NnError, Result};
+use crate::labels::Labels;
 use kiln_tensor::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use kiln_tensor::{Float, Tensor};
 
@@ -22,8 +23,8 @@ pub enum LastBatch {
 pub struct Batch<T: Float> {
     /// Images, transformed to `T`.
     pub images: Tensor<T>,
-    /// Class labels, one per image.
-    pub labels: Vec<usize>,
+    /// One class per image, or a tensor of targets.
+    pub labels: Labels<T>,
 }
 
 /// Iterates over a dataset in batches.
@@ -169,7 +170,7 @@ impl<T: Float> Iterator for Batches<'_, '_, T> {
         );
         let images =
             Tensor::from_vec(pixels, [indices.len(), c, h, w]).expect("sizes computed above");
-        let labels = indices.iter().map(|&i| data.label(i)).collect();
+        let labels = Labels::Classes(indices.iter().map(|&i| data.label(i)).collect());
         Some(Batch { images, labels })
     }
 
@@ -211,7 +212,7 @@ mod tests {
         let b = l.epoch::<f32>(0).next().unwrap();
         assert_eq!(b.images.dims(), &[2, 1, 2, 2]);
         assert_eq!(b.images.data()[1], 17.0 / 255.0);
-        assert_eq!(b.labels, vec![0, 1]);
+        assert_eq!(b.labels, Labels::Classes(vec![0, 1]));
         assert!(DataLoader::new(&d, 0).is_err());
     }
 
