@@ -24,6 +24,7 @@
 pub mod error;
 pub mod gradcheck;
 pub mod leaf;
+pub mod observe;
 mod ops;
 pub mod random;
 pub mod tape;

@@ -74,6 +74,12 @@ impl<T: Float> Var<T> {
         self.value.dims()
     }
 
+    /// An identity of the value's tensor (its address): equal for clones of one value and
+    /// for values that share a tensor. What [`crate::observe`] reports.
+    pub fn id(&self) -> usize {
+        Rc::as_ptr(&self.value) as *const () as usize
+    }
+
     /// The tape this value belongs to, if any.
     pub fn tape(&self) -> Option<&Tape<T>> {
         self.tape.as_ref()
@@ -168,11 +174,16 @@ impl<T: Float> Var<T> {
             }
             _ => None,
         };
-        Ok(Var {
+        let out = Var {
             value,
             tape: tape.cloned(),
             node,
-        })
+        };
+        if crate::observe::active() {
+            let ids: SmallVec<[usize; 3]> = inputs.iter().map(|v| v.id()).collect();
+            crate::observe::notify(op, &ids, out.id());
+        }
+        Ok(out)
     }
 }
 

@@ -1,32 +1,23 @@
 //! [`Block`]: what every layer and container is (Gluon's `Block`), and [`BlockExt`], the
 //! network-level operations every block gets: `initialize`, `collect_params`, `predict`,
-//! `summary`, `save_parameters` and `load_parameters`.
+//! `summary`, `save_parameters`, `load_parameters` and forward hooks.
+//!
+//! A user block is a struct holding its child blocks (and a [`BlockCell`], for a name and
+//! hooks) whose `forward` runs them through [`call`](crate::hooks::call) and combines their
+//! outputs; `children` lists them, so that parameters, checkpoints and summaries reach
+//! inside it. See the module docs of [`crate::layers`] for D2L's `Residual` written so.
 
 use crate::error::{NnError, Result};
+use crate::hooks::{BlockCell, ForwardHook, HookHandle};
 use crate::init::Init;
 use crate::parameter::Parameter;
-use crate::summary::{Summary, Trace};
+use crate::summary::Summary;
 use kiln_autograd::Var;
 use kiln_tensor::rand::{rngs::StdRng, Rng, SeedableRng};
-use kiln_tensor::{Float, Hw, Pool2dParams, Shape, Tensor};
-use std::cell::RefCell;
+use kiln_tensor::{Float, Hw, Shape, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
-
-/// Where a block keeps the name its network gave it (`conv0`, `dense2`, …).
-#[derive(Debug, Default)]
-pub struct NameCell(RefCell<Option<String>>);
-
-impl NameCell {
-    /// The assigned name, if any.
-    pub fn get(&self) -> Option<String> {
-        self.0.borrow().clone()
-    }
-
-    fn set(&self, name: String) {
-        *self.0.borrow_mut() = Some(name);
-    }
-}
+use std::rc::Rc;
 
 /// How a block maps positions of its input to positions of its output, for the receptive
 /// field column of [`BlockExt::summary`].
@@ -47,7 +38,8 @@ pub enum Geometry {
     Global,
 }
 
-/// A layer or a container of layers (Gluon's `Block`).
+/// A layer or a container of layers (Gluon's `Block`): what a user implements to write
+/// a block of their own. Only `kind`, `prefix` and `forward` are required.
 pub trait Block<T: Float> {
     /// Gluon's class name, e.g. `Conv2D`.
     fn kind(&self) -> &'static str;
@@ -55,20 +47,23 @@ pub trait Block<T: Float> {
     /// The prefix of names the network gives blocks of this kind, e.g. `conv`.
     fn prefix(&self) -> &'static str;
 
-    /// Where the block keeps its assigned name; `None` for blocks whose errors never need it.
-    fn name_cell(&self) -> Option<&NameCell> {
+    /// Where the block keeps its assigned name and its forward hooks; `None` for blocks
+    /// without one (they are named in summaries all the same, but hold no hooks).
+    fn cell(&self) -> Option<&BlockCell> {
         None
     }
 
     /// The name the network gave the block (`conv0`), or its kind before it has one.
     fn name(&self) -> String {
-        self.name_cell()
-            .and_then(NameCell::get)
+        self.cell()
+            .and_then(BlockCell::get)
             .unwrap_or_else(|| self.kind().to_string())
     }
 
     /// Runs the block. Training or predict mode is `x.is_training()`: a value on a
-    /// recording tape in training mode trains; a value on no tape predicts.
+    /// recording tape in training mode trains; a value on no tape predicts. Run child
+    /// blocks with `child.call(x)`, not `child.forward(x)`, so that their hooks run and a
+    /// summary sees them.
     fn forward(&self, x: &Var<T>) -> Result<Var<T>>;
 
     /// The block's own parameters with their local names (`weight`, `bias`), not its
@@ -82,53 +77,32 @@ pub trait Block<T: Float> {
         Vec::new()
     }
 
-    /// How outputs depend on input positions.
+    /// How outputs depend on input positions (for the receptive fields of a summary; a
+    /// block with children is followed through the ops its forward runs instead).
     fn geometry(&self) -> Geometry {
         Geometry::Pointwise
     }
 
-    /// Multiply-adds of one forward from `input` to `output`.
+    /// Multiply-adds of one forward from `input` to `output` (a block with children
+    /// counts its children's).
     fn mult_adds(&self, _input: &Shape, _output: &Shape) -> u64 {
         0
     }
+}
 
-    /// The options of this block if it is a max-pooling layer, so that a container can
-    /// run it fused with the convolution before it.
-    fn max_pool_params(&self) -> Option<Pool2dParams> {
-        None
+impl<T: Float> dyn Block<T> + '_ {
+    /// Runs the block as a network does (Gluon's `block(x)`): `forward`, then its forward
+    /// hooks; see [`crate::hooks::call`].
+    pub fn call(&self, x: &Var<T>) -> Result<Var<T>> {
+        crate::hooks::call(self, x)
     }
 
-    /// Runs this block followed by max pooling with `pool` as one op, if the block can
-    /// (a convolution can: see `Var::conv2d_max_pool2d`); `pool_layer` is the pooling
-    /// layer, named in errors. `None` means "run them one after the other".
-    fn forward_then_max_pool(
+    /// Registers a forward hook, as [`BlockExt::register_forward_hook`].
+    pub fn register_forward_hook(
         &self,
-        _x: &Var<T>,
-        _pool: &Pool2dParams,
-        _pool_layer: &dyn Block<T>,
-    ) -> Option<Result<Var<T>>> {
-        None
-    }
-
-    /// [`Block::forward`] that also records a summary row per layer; containers override
-    /// it to recurse into their children.
-    fn forward_traced(&self, x: &Var<T>, trace: &mut Trace) -> Result<Var<T>> {
-        let y = self.forward(x)?;
-        let params = self
-            .params()
-            .iter()
-            .map(|(_, p)| p.shape().numel() as u64)
-            .sum();
-        let mult_adds = self.mult_adds(x.shape(), y.shape());
-        trace.row(
-            self.kind(),
-            self.prefix(),
-            params,
-            mult_adds,
-            self.geometry(),
-            y.shape(),
-        );
-        Ok(y)
+        hook: impl Fn(&dyn Block<T>, &Var<T>, &Var<T>) + 'static,
+    ) -> Result<HookHandle> {
+        crate::hooks::register(self, Rc::new(hook) as ForwardHook<T>)
     }
 }
 
@@ -147,23 +121,46 @@ impl Namer {
     }
 }
 
+/// The address of a block, which identifies it while it is borrowed (blocks live in
+/// their containers' boxes and do not move).
+pub(crate) fn address<T: Float>(block: &dyn Block<T>) -> usize {
+    block as *const dyn Block<T> as *const () as usize
+}
+
+/// Names every block under `block` and collects its parameters; `names` gets each
+/// block's name by address (for blocks without a [`BlockCell`]).
 fn assign_names<T: Float>(
     block: &dyn Block<T>,
     namer: &mut Namer,
     out: &mut ParameterDict<T>,
+    names: &mut HashMap<usize, String>,
     path: &str,
 ) {
     let name = namer.next(block.prefix());
-    if let Some(cell) = block.name_cell() {
+    if let Some(cell) = block.cell() {
         cell.set(name.clone());
     }
+    names.insert(address(block), name.clone());
     for (local, p) in block.params() {
         p.set_name(format!("{name}_{local}"));
         out.entries.push((format!("{path}{local}"), p));
     }
     for (i, child) in block.children().into_iter().enumerate() {
-        assign_names(child, namer, out, &format!("{path}{i}."));
+        assign_names(child, namer, out, names, &format!("{path}{i}."));
     }
+}
+
+/// Names every block of the network rooted at `block` and returns its parameters and each
+/// block's name by address.
+pub(crate) fn name_network<T: Float>(
+    block: &dyn Block<T>,
+) -> (ParameterDict<T>, HashMap<usize, String>) {
+    let mut dict = ParameterDict {
+        entries: Vec::new(),
+    };
+    let mut names = HashMap::new();
+    assign_names(block, &mut Namer::default(), &mut dict, &mut names, "");
+    (dict, names)
 }
 
 /// The parameters of a network in creation order, each under its structural path (`0.weight`,
@@ -278,11 +275,46 @@ pub trait BlockExt<T: Float>: Block<T> {
     where
         Self: Sized,
     {
-        let mut dict = ParameterDict {
-            entries: Vec::new(),
-        };
-        assign_names(self, &mut Namer::default(), &mut dict, "");
-        dict
+        name_network(self).0
+    }
+
+    /// Runs the block as a network does: `forward`, then its forward hooks (Gluon's
+    /// `block(x)`); see [`crate::hooks::call`].
+    fn call(&self, x: &Var<T>) -> Result<Var<T>>
+    where
+        Self: Sized,
+    {
+        crate::hooks::call(self, x)
+    }
+
+    /// Registers `hook`, called with the block, its input and its output after each run
+    /// of the block (Gluon's `register_forward_hook`); `HookHandle::detach` removes it.
+    /// A layer with a hook never runs fused with its neighbours, so the hook sees its own
+    /// output. An error if the block keeps no [`BlockCell`].
+    ///
+    /// ```
+    /// use kiln_nn::{zoo::lenet, Activation, Block, BlockExt, Init};
+    /// use kiln_tensor::Tensor;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let net = lenet::<f32>(Activation::Sigmoid);
+    /// net.initialize(&Init::xavier(), 0)?;
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = Rc::clone(&seen);
+    /// // the first convolution runs fused with its pooling layer unless it is hooked
+    /// let handle = net[0].register_forward_hook(move |_, _, y| log.borrow_mut().push(y.dims().to_vec()))?;
+    /// net.predict(&Tensor::zeros([2, 1, 28, 28]))?;
+    /// assert_eq!(*seen.borrow(), [vec![2, 6, 24, 24]]);
+    /// handle.detach();
+    /// # Ok::<(), kiln_nn::NnError>(())
+    /// ```
+    fn register_forward_hook(
+        &self,
+        hook: impl Fn(&dyn Block<T>, &Var<T>, &Var<T>) + 'static,
+    ) -> Result<HookHandle>
+    where
+        Self: Sized,
+    {
+        crate::hooks::register(self, Rc::new(hook) as ForwardHook<T>)
     }
 
     /// Initializes every parameter that has not been: with its own initializer if it has
@@ -314,21 +346,19 @@ pub trait BlockExt<T: Float>: Block<T> {
     where
         Self: Sized,
     {
-        Ok(self.forward(&Var::constant(x.clone()))?.value().clone())
+        Ok(self.call(&Var::constant(x.clone()))?.value().clone())
     }
 
-    /// One row per layer for an input of `input_shape`: name, output shape, parameters,
-    /// multiply-adds and receptive field. Runs a forward pass on zeros (in predict mode),
-    /// so deferred shapes get fixed; the network must be initialized.
+    /// One row per block the network runs for an input of `input_shape` (nested blocks
+    /// indented under the block that runs them): name, output shape, parameters,
+    /// multiply-adds and receptive field, then the totals (every parameter, and those an
+    /// optimizer trains). Runs a forward pass on zeros (in predict mode), so deferred
+    /// shapes get fixed; the network must be initialized.
     fn summary(&self, input_shape: impl Into<Shape>) -> Result<Summary>
     where
         Self: Sized,
     {
-        self.collect_params();
-        let input_shape = input_shape.into();
-        let mut trace = Trace::new(&input_shape);
-        self.forward_traced(&Var::constant(Tensor::zeros(input_shape)), &mut trace)?;
-        Ok(trace.finish())
+        crate::summary::summarize(self, &input_shape.into())
     }
 
     /// Writes every parameter to `path`, keyed by structural path (see

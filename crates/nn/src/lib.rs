@@ -31,6 +31,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod data_parallel;
 pub mod error;
+pub mod hooks;
 pub mod init;
 pub mod labels;
 pub mod layers;
@@ -42,7 +43,8 @@ pub mod train;
 pub mod trainer;
 pub mod zoo;
 
-pub use block::{Block, BlockExt, Geometry, NameCell, ParameterDict};
+pub use block::{Block, BlockExt, Geometry, ParameterDict};
+pub use hooks::{call, BlockCell, HookHandle};
 pub use check::gradcheck_block;
 pub use data_parallel::DataParallel;
 pub use error::{NnError, Result};

@@ -3,13 +3,14 @@
 
 use super::input::check_input;
 use super::weights::Weights;
-use super::Activation;
-use crate::block::{Block, Geometry, NameCell};
+use super::{Activation, MaxPool2D};
+use crate::block::{Block, Geometry};
+use crate::hooks::BlockCell;
 use crate::error::{NnError, Result};
 use crate::init::Init;
 use crate::parameter::Parameter;
 use kiln_autograd::{AutogradError, Var};
-use kiln_tensor::{Conv2dParams, Float, Hw, Pool2dParams, Shape, TensorError};
+use kiln_tensor::{Conv2dParams, Float, Hw, Shape, TensorError};
 
 /// 2-d convolution over NCHW input (Gluon's `nn.Conv2D`).
 ///
@@ -26,7 +27,7 @@ use kiln_tensor::{Conv2dParams, Float, Hw, Pool2dParams, Shape, TensorError};
 /// (N, in_channels, H, W) → (N, channels, H_out, W_out); weight
 /// (channels, in_channels / groups, KH, KW), bias (channels).
 pub struct Conv2D<T: Float> {
-    name: NameCell,
+    cell: BlockCell,
     channels: usize,
     kernel: Hw,
     conv: Conv2dParams,
@@ -41,7 +42,7 @@ impl<T: Float> Conv2D<T> {
     pub fn new(channels: usize, kernel_size: impl Into<Hw>) -> Self {
         let kernel = kernel_size.into();
         Conv2D {
-            name: NameCell::default(),
+            cell: BlockCell::new(),
             channels,
             kernel,
             conv: Conv2dParams::default(),
@@ -160,6 +161,31 @@ impl<T: Float> Conv2D<T> {
         let (w, b) = self.prepare(x)?;
         Ok(x.conv2d_activation(&w, b.as_ref(), &self.conv, self.activation)?)
     }
+
+    /// This convolution then `pool`, as one op (`Var::conv2d_max_pool2d`): what the
+    /// fusion planner runs for a `Conv2D` followed by a `MaxPool2D`. Errors name the layer
+    /// they come from.
+    pub(crate) fn forward_max_pool(&self, x: &Var<T>, pool: &MaxPool2D) -> Result<Var<T>> {
+        let run = || -> Result<Var<T>> {
+            let (w, b) = self.prepare(x)?;
+            Ok(x.conv2d_max_pool2d(
+                &w,
+                b.as_ref(),
+                &self.conv,
+                self.activation,
+                pool.pool_params(),
+            )?)
+        };
+        run().map_err(|e| {
+            let pooling =
+                matches!(&e, NnError::Autograd(AutogradError::Tensor(t)) if t.op() == "max_pool2d");
+            e.in_layer(if pooling {
+                Block::<T>::name(pool)
+            } else {
+                self.name()
+            })
+        })
+    }
 }
 
 impl<T: Float> Block<T> for Conv2D<T> {
@@ -171,33 +197,12 @@ impl<T: Float> Block<T> for Conv2D<T> {
         "conv"
     }
 
-    fn name_cell(&self) -> Option<&NameCell> {
-        Some(&self.name)
+    fn cell(&self) -> Option<&BlockCell> {
+        Some(&self.cell)
     }
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         self.forward_unnamed(x).map_err(|e| e.in_layer(self.name()))
-    }
-
-    fn forward_then_max_pool(
-        &self,
-        x: &Var<T>,
-        pool: &Pool2dParams,
-        pool_layer: &dyn Block<T>,
-    ) -> Option<Result<Var<T>>> {
-        let run = || -> Result<Var<T>> {
-            let (w, b) = self.prepare(x)?;
-            Ok(x.conv2d_max_pool2d(&w, b.as_ref(), &self.conv, self.activation, pool)?)
-        };
-        Some(run().map_err(|e| {
-            let pooling =
-                matches!(&e, NnError::Autograd(AutogradError::Tensor(t)) if t.op() == "max_pool2d");
-            e.in_layer(if pooling {
-                pool_layer.name()
-            } else {
-                self.name()
-            })
-        }))
     }
 
     fn params(&self) -> Vec<(&'static str, Parameter<T>)> {

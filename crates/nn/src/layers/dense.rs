@@ -3,7 +3,8 @@
 use super::input::check_input;
 use super::weights::Weights;
 use super::Activation;
-use crate::block::{Block, Geometry, NameCell};
+use crate::block::{Block, Geometry};
+use crate::hooks::BlockCell;
 use crate::error::{NnError, Result};
 use crate::init::Init;
 use crate::parameter::Parameter;
@@ -16,7 +17,7 @@ use kiln_tensor::{Float, Shape};
 /// With `flatten` (the default): (N, …) → (N, units), the input flattened to
 /// (N, in_units). Without: (…, in_units) → (…, units). Weight (units, in_units), bias (units).
 pub struct Dense<T: Float> {
-    name: NameCell,
+    cell: BlockCell,
     units: usize,
     activation: Option<Activation>,
     flatten: bool,
@@ -29,7 +30,7 @@ impl<T: Float> Dense<T> {
     /// size inferred at the first forward.
     pub fn new(units: usize) -> Self {
         Dense {
-            name: NameCell::default(),
+            cell: BlockCell::new(),
             units,
             activation: None,
             flatten: true,
@@ -128,8 +129,8 @@ impl<T: Float> Block<T> for Dense<T> {
         "dense"
     }
 
-    fn name_cell(&self) -> Option<&NameCell> {
-        Some(&self.name)
+    fn cell(&self) -> Option<&BlockCell> {
+        Some(&self.cell)
     }
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {

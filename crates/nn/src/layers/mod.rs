@@ -5,6 +5,7 @@ mod activation;
 mod conv;
 mod dense;
 mod flatten;
+mod fusion;
 mod input;
 mod pool;
 mod sequential;

@@ -1,6 +1,7 @@
 //! [`MaxPool2D`] and [`AvgPool2D`]: Gluon's pooling layers.
 
-use crate::block::{Block, Geometry, NameCell};
+use crate::block::{Block, Geometry};
+use crate::hooks::BlockCell;
 use crate::error::Result;
 use kiln_autograd::Var;
 use kiln_tensor::{Float, Hw, Pool2dParams};
@@ -10,7 +11,7 @@ use kiln_tensor::{Float, Hw, Pool2dParams};
 /// # Shapes
 /// (N, C, H, W) → (N, C, H_out, W_out).
 pub struct MaxPool2D {
-    name: NameCell,
+    cell: BlockCell,
     params: Pool2dParams,
 }
 
@@ -19,7 +20,7 @@ pub struct MaxPool2D {
 /// # Shapes
 /// (N, C, H, W) → (N, C, H_out, W_out).
 pub struct AvgPool2D {
-    name: NameCell,
+    cell: BlockCell,
     params: Pool2dParams,
 }
 
@@ -27,7 +28,7 @@ impl MaxPool2D {
     /// A `pool_size` window with stride equal to the window (Gluon's default).
     pub fn new(pool_size: impl Into<Hw>) -> Self {
         MaxPool2D {
-            name: NameCell::default(),
+            cell: BlockCell::new(),
             params: Pool2dParams::new(pool_size),
         }
     }
@@ -60,7 +61,7 @@ impl AvgPool2D {
     /// A `pool_size` window with stride equal to the window, counting padding.
     pub fn new(pool_size: impl Into<Hw>) -> Self {
         AvgPool2D {
-            name: NameCell::default(),
+            cell: BlockCell::new(),
             params: Pool2dParams::new(pool_size),
         }
     }
@@ -113,8 +114,8 @@ impl<T: Float> Block<T> for MaxPool2D {
         "pool"
     }
 
-    fn name_cell(&self) -> Option<&NameCell> {
-        Some(&self.name)
+    fn cell(&self) -> Option<&BlockCell> {
+        Some(&self.cell)
     }
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -126,9 +127,6 @@ impl<T: Float> Block<T> for MaxPool2D {
         window(&self.params)
     }
 
-    fn max_pool_params(&self) -> Option<Pool2dParams> {
-        Some(self.params)
-    }
 }
 
 impl<T: Float> Block<T> for AvgPool2D {
@@ -140,8 +138,8 @@ impl<T: Float> Block<T> for AvgPool2D {
         "pool"
     }
 
-    fn name_cell(&self) -> Option<&NameCell> {
-        Some(&self.name)
+    fn cell(&self) -> Option<&BlockCell> {
+        Some(&self.cell)
     }
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {

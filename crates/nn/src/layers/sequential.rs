@@ -1,11 +1,15 @@
-//! [`Sequential`]: blocks run one after another (Gluon's `nn.Sequential`); it nests.
+//! [`Sequential`]: blocks run one after another (Gluon's `nn.Sequential`); it nests, and
+//! runs some neighbouring layers fused (see [`super::fusion`]).
 
-use crate::block::{Block, NameCell};
+use super::fusion::{self, Child, Step};
+use crate::block::Block;
 use crate::error::Result;
-use crate::summary::Trace;
+use crate::hooks::BlockCell;
 use kiln_autograd::Var;
 use kiln_tensor::Float;
+use std::cell::RefCell;
 use std::ops::Index;
+use std::rc::Rc;
 
 /// A stack of blocks, each fed the previous one's output.
 ///
@@ -23,8 +27,10 @@ use std::ops::Index;
 /// assert_eq!(net.len(), 7);
 /// ```
 pub struct Sequential<T: Float> {
-    name: NameCell,
-    children: Vec<Box<dyn Block<T>>>,
+    cell: BlockCell,
+    children: Vec<Box<dyn Child<T>>>,
+    /// The fusion plan, made at the first forward after a change.
+    plan: RefCell<Option<Rc<[Step]>>>,
 }
 
 impl<T: Float> Default for Sequential<T> {
@@ -37,8 +43,9 @@ impl<T: Float> Sequential<T> {
     /// An empty stack.
     pub fn new() -> Self {
         Sequential {
-            name: NameCell::default(),
+            cell: BlockCell::new(),
             children: Vec::new(),
+            plan: RefCell::new(None),
         }
     }
 
@@ -52,6 +59,7 @@ impl<T: Float> Sequential<T> {
     /// Appends a block.
     pub fn push(&mut self, block: impl Block<T> + 'static) {
         self.children.push(Box::new(block));
+        *self.plan.borrow_mut() = None;
     }
 
     /// Number of blocks.
@@ -66,12 +74,35 @@ impl<T: Float> Sequential<T> {
 
     /// The blocks in order.
     pub fn iter(&self) -> impl Iterator<Item = &dyn Block<T>> {
-        self.children.iter().map(|b| b.as_ref())
+        self.children.iter().map(|b| &**b as &dyn Block<T>)
     }
 
     /// The block at `index`, if any.
     pub fn get(&self, index: usize) -> Option<&dyn Block<T>> {
-        self.children.get(index).map(|b| b.as_ref())
+        self.children.get(index).map(|b| &**b as &dyn Block<T>)
+    }
+
+    /// The plan, made now if the blocks changed since it was made.
+    fn plan(&self) -> Rc<[Step]> {
+        let mut plan = self.plan.borrow_mut();
+        Rc::clone(plan.get_or_insert_with(|| fusion::plan(&self.children).into()))
+    }
+
+    /// Which blocks run fused, as (first, last, the fused op) index ranges of the
+    /// children: how the plan can be shown.
+    ///
+    /// ```
+    /// use kiln_nn::{zoo::lenet, Activation};
+    /// let net = lenet::<f32>(Activation::Sigmoid);
+    /// // each convolution runs fused with the max pooling after it
+    /// assert_eq!(net.fused_steps(), [(0, 1, "conv2d+max_pool2d"), (2, 3, "conv2d+max_pool2d")]);
+    /// ```
+    pub fn fused_steps(&self) -> Vec<(usize, usize, &'static str)> {
+        self.plan()
+            .iter()
+            .filter(|s| s.members().len() > 1)
+            .map(|s| (s.members().start, s.members().end - 1, s.describe()))
+            .collect()
     }
 }
 
@@ -79,7 +110,8 @@ impl<T: Float> Index<usize> for Sequential<T> {
     type Output = dyn Block<T>;
 
     fn index(&self, index: usize) -> &Self::Output {
-        self.children[index].as_ref()
+        // a child is a block: the trait object upcasts
+        &*self.children[index]
     }
 }
 
@@ -92,42 +124,21 @@ impl<T: Float> Block<T> for Sequential<T> {
         "sequential"
     }
 
-    fn name_cell(&self) -> Option<&NameCell> {
-        Some(&self.name)
+    fn cell(&self) -> Option<&BlockCell> {
+        Some(&self.cell)
     }
 
-    /// Runs the blocks in order. A block followed by a max-pooling layer runs fused with
-    /// it when it can (a `Conv2D`): the same result, without the full-size activation map.
+    /// Runs the blocks in order, following the fusion plan: a `Conv2D` followed by a
+    /// `MaxPool2D` runs as one op (the same result, without the full-size activation map).
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let mut y = x.clone();
-        let mut i = 0;
-        while i < self.children.len() {
-            let block = &self.children[i];
-            if let Some(next) = self.children.get(i + 1) {
-                if let Some(pool) = next.max_pool_params() {
-                    if let Some(fused) = block.forward_then_max_pool(&y, &pool, next.as_ref()) {
-                        y = fused?;
-                        i += 2;
-                        continue;
-                    }
-                }
-            }
-            y = block.forward(&y)?;
-            i += 1;
+        for &step in self.plan().iter() {
+            y = fusion::run(step, &self.children, &y)?;
         }
         Ok(y)
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {
         self.iter().collect()
-    }
-
-    fn forward_traced(&self, x: &Var<T>, trace: &mut Trace) -> Result<Var<T>> {
-        trace.name(self.prefix());
-        let mut y = x.clone();
-        for block in &self.children {
-            y = block.forward_traced(&y, trace)?;
-        }
-        Ok(y)
     }
 }
