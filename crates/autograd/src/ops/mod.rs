@@ -1,9 +1,11 @@
 //! The differentiable ops, one file each: the forward, the backward rule with its
 //! derivation, the `Var` method, and the op's gradient checks. Ops that are compositions
-//! of others (`sub`, `mean`, `flatten`, `convolve2d`, …) have no backward of their own.
+//! of others (`sub`, `mean`, `flatten`, `convolve2d`, `split`, …) have no backward of
+//! their own.
 
 mod add;
 mod avg_pool2d;
+mod concat;
 mod conv2d;
 mod conv2d_max_pool2d;
 mod dense;
@@ -14,6 +16,7 @@ mod max_pool2d;
 mod mul;
 mod reshape;
 mod scalar;
+mod slice;
 mod softmax;
 mod softmax_cross_entropy;
 mod sum;
