@@ -5,6 +5,7 @@
 
 mod add;
 mod avg_pool2d;
+mod broadcast_to;
 mod concat;
 mod conv2d;
 mod conv2d_max_pool2d;
@@ -14,6 +15,7 @@ mod flip;
 mod matmul;
 mod max_pool2d;
 mod mul;
+mod permute;
 mod reshape;
 mod scalar;
 mod slice;
