@@ -6,6 +6,7 @@
 mod add;
 mod avg_pool2d;
 mod broadcast_to;
+mod clip;
 mod concat;
 mod conv2d;
 mod conv2d_max_pool2d;
@@ -14,6 +15,7 @@ mod div;
 mod flip;
 mod matmul;
 mod max_pool2d;
+mod maximum;
 mod mul;
 mod permute;
 mod reshape;
