@@ -14,6 +14,7 @@ mod dense;
 mod div;
 mod flip;
 mod matmul;
+mod max_axes;
 mod max_pool2d;
 mod maximum;
 mod mul;
