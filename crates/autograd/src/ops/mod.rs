@@ -3,6 +3,7 @@
 //! of others (`sub`, `mean`, `flatten`, `convolve2d`, `split`, …) have no backward of
 //! their own.
 
+mod activations;
 mod add;
 mod avg_pool2d;
 mod broadcast_to;
