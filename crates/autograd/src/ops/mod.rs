@@ -20,6 +20,7 @@ mod max_pool2d;
 mod maximum;
 mod mul;
 mod permute;
+mod prelu;
 mod reshape;
 mod scalar;
 mod slice;
