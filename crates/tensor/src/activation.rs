@@ -188,7 +188,10 @@ mod tests {
         assert_eq!(y.data(), &[0.75, -0.5]);
         assert_eq!(Activation::Softsign.derivative_from_output(0.75f32), 0.0625);
         assert_eq!(Activation::Softsign.derivative_from_output(-0.5f32), 0.25);
-        assert_eq!(Activation::from_name("softsign"), Some(Activation::Softsign));
+        assert_eq!(
+            Activation::from_name("softsign"),
+            Some(Activation::Softsign)
+        );
         // softrelu's derivative stays accurate where the output is tiny
         let y = 1e-20f64;
         assert!((Activation::SoftRelu.derivative_from_output(y) - y).abs() < 1e-30);

@@ -259,9 +259,15 @@ mod tests {
             (-1.5, -0.9661051464753108),
             (3.0, 0.9999779095030014),
         ] {
-            assert!((Float::erf(x) - want).abs() <= 2.0 * f64::EPSILON, "erf({x})");
+            assert!(
+                (Float::erf(x) - want).abs() <= 2.0 * f64::EPSILON,
+                "erf({x})"
+            );
             let single = Float::erf(x as f32);
-            assert!((single - want as f32).abs() <= 2.0 * f32::EPSILON, "erff({x})");
+            assert!(
+                (single - want as f32).abs() <= 2.0 * f32::EPSILON,
+                "erff({x})"
+            );
         }
         assert_eq!(Float::erf(0.0f64), 0.0);
         assert!(Float::erf(f32::NAN).is_nan());

@@ -261,7 +261,10 @@ mod tests {
 
     fn close(got: &[f64], want: &[f64]) {
         for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= 4.0 * f64::EPSILON * w.abs().max(1.0), "{got:?} vs {want:?}");
+            assert!(
+                (g - w).abs() <= 4.0 * f64::EPSILON * w.abs().max(1.0),
+                "{got:?} vs {want:?}"
+            );
         }
     }
 
@@ -287,7 +290,10 @@ mod tests {
         // selu: at 0 the negative branch holds: y = 0, f′ = λα = 1.7580993408473766
         let (y, d) = at(&[-1.0, 0.0, 2.0], Var::selu);
         close(&y, &[-1.1113307378125625, 0.0, 2.101401974710961]);
-        close(&d, &[0.646768603034814, 1.7580993408473766, 1.0507009873554805]);
+        close(
+            &d,
+            &[0.646768603034814, 1.7580993408473766, 1.0507009873554805],
+        );
         // elu(α = 1): f′(−1) = e^−1; elu(α = 0.5): f′(−2) = 0.5 e^−2; f′(0) = α
         let (_, d) = at(&[-1.0, 0.0, 3.0], |x| x.elu(1.0));
         close(&d, &[0.36787944117144233, 1.0, 1.0]);
@@ -330,9 +336,17 @@ mod tests {
             let (_, d64) = at(&xs, op);
             let x = Leaf::new(Tensor::<f32>::from_f64s(&xs, [4]).unwrap());
             let tape = Tape::new();
-            op32(&tape.leaf(&x)).unwrap().sum().unwrap().backward().unwrap();
+            op32(&tape.leaf(&x))
+                .unwrap()
+                .sum()
+                .unwrap()
+                .backward()
+                .unwrap();
             for (a, b) in x.grad().unwrap().data().iter().zip(&d64) {
-                assert!((*a as f64 - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+                assert!(
+                    (*a as f64 - b).abs() <= 1e-6 * b.abs().max(1.0),
+                    "{a} vs {b}"
+                );
             }
         }
     }

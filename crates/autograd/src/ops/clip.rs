@@ -24,13 +24,17 @@ impl<T: Float> Backward<T> for Clip<T> {
 
     fn backward(&self, grad: Tensor<T>, _needs: &[bool]) -> Result<Grads<T>> {
         let (lo, hi) = (self.lo, self.hi);
-        let dx = grad.zip_map(&self.x, "clip", |g, x| {
-            if x > hi || x < lo {
-                T::ZERO
-            } else {
-                g
-            }
-        })?;
+        let dx = grad.zip_map(
+            &self.x,
+            "clip",
+            |g, x| {
+                if x > hi || x < lo {
+                    T::ZERO
+                } else {
+                    g
+                }
+            },
+        )?;
         Ok(smallvec![Some(dx)])
     }
 }
@@ -81,7 +85,11 @@ mod tests {
     fn gradcheck_clip_away_from_the_bounds() {
         // uniform(−1, 1) values, none within 1e-6 of ±0.5
         let a = leaf(&[4, 5], 1);
-        assert!(a.value().data().iter().all(|v| (v.abs() - 0.5).abs() > 1e-4));
+        assert!(a
+            .value()
+            .data()
+            .iter()
+            .all(|v| (v.abs() - 0.5).abs() > 1e-4));
         assert_grads(&[&a], |t| t.leaf(&a).clip(-0.5, 0.5));
         // a value used twice: clip(x) · x
         assert_grads(&[&a], |t| {
@@ -94,7 +102,8 @@ mod tests {
     fn the_bounds_pass_the_gradient_by_hand() {
         // x = [−2, −1, 0, 1, 2, NaN] clipped to [−1, 1]: y = [−1, −1, 0, 1, 1, NaN];
         // dy = [1, 2, 3, 4, 5, 6] → dx = [0, 2, 3, 4, 0, 6] (bounds and NaN pass)
-        let x = Leaf::new(Tensor::<f32>::from_f64s(&[-2., -1., 0., 1., 2., f64::NAN], [6]).unwrap());
+        let x =
+            Leaf::new(Tensor::<f32>::from_f64s(&[-2., -1., 0., 1., 2., f64::NAN], [6]).unwrap());
         let tape = Tape::new();
         let y = tape.leaf(&x).clip(-1.0, 1.0).unwrap();
         assert_eq!(&y.value().data()[..5], &[-1., -1., 0., 1., 1.]);

@@ -58,7 +58,11 @@ mod tests {
 
     #[test]
     fn gradcheck_concat_three_inputs_middle_axis() {
-        let (a, b, c) = (leaf(&[2, 1, 3], 1), leaf(&[2, 3, 3], 2), leaf(&[2, 2, 3], 3));
+        let (a, b, c) = (
+            leaf(&[2, 1, 3], 1),
+            leaf(&[2, 3, 3], 2),
+            leaf(&[2, 2, 3], 3),
+        );
         assert_grads(&[&a, &b, &c], |t| {
             Var::concat(&[&t.leaf(&a), &t.leaf(&b), &t.leaf(&c)], 1)?.tanh()
         });

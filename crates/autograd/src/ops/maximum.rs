@@ -41,7 +41,11 @@ impl<T: Float> Backward<T> for Extremum<T> {
     fn backward(&self, grad: Tensor<T>, needs: &[bool]) -> Result<Grads<T>> {
         let (a, b) = (widened(&self.a, &self.out)?, widened(&self.b, &self.out)?);
         let masked = |to: fn(T, T) -> bool, shape: &Shape| -> Result<Tensor<T>> {
-            let mask = a.zip_map(&b, self.name, |a, b| if to(a, b) { T::ONE } else { T::ZERO })?;
+            let mask = a.zip_map(
+                &b,
+                self.name,
+                |a, b| if to(a, b) { T::ONE } else { T::ZERO },
+            )?;
             // dy · 1 or dy · 0, a product as MXNet's (so a NaN dy stays NaN)
             Ok(grad.mul(&mask)?.sum_to_shape(shape)?)
         };
@@ -179,7 +183,9 @@ mod tests {
     #[test]
     fn nan_takes_the_value_and_no_gradient() {
         let (a, b) = (t(&[f64::NAN, 1.], &[2]), t(&[1., f64::NAN], &[2]));
-        let y = Var::constant(a.clone()).maximum(&Var::constant(b.clone())).unwrap();
+        let y = Var::constant(a.clone())
+            .maximum(&Var::constant(b.clone()))
+            .unwrap();
         assert!(y.value().data().iter().all(|v| v.is_nan()));
         let (da, db) = grads(a, b, &[1., 1.], Var::maximum);
         assert_eq!((da, db), (vec![0., 0.], vec![0., 0.]));

@@ -30,13 +30,9 @@ impl<T: Float> Backward<T> for Prelu<T> {
                 .alpha
                 .reshape(self.expanded.clone())?
                 .broadcast_to(self.x.shape().clone())?;
-            let slope = self.x.zip_map(&alpha, "prelu", |x, a| {
-                if x > T::ZERO {
-                    T::ONE
-                } else {
-                    a
-                }
-            })?;
+            let slope =
+                self.x
+                    .zip_map(&alpha, "prelu", |x, a| if x > T::ZERO { T::ONE } else { a })?;
             Some(grad.mul(&slope)?)
         } else {
             None
@@ -98,11 +94,15 @@ mod tests {
     fn gradcheck_prelu_per_channel_and_shared() {
         let x = off_the_kink(&[2, 3, 2, 2], 1);
         let (per_channel, shared) = (leaf(&[3], 2), leaf(&[1], 3));
-        assert_grads(&[&x, &per_channel], |t| t.leaf(&x).prelu(&t.leaf(&per_channel)));
+        assert_grads(&[&x, &per_channel], |t| {
+            t.leaf(&x).prelu(&t.leaf(&per_channel))
+        });
         assert_grads(&[&x, &shared], |t| t.leaf(&x).prelu(&t.leaf(&shared)));
         // a 2-d (N, C) input
         let x2 = off_the_kink(&[4, 3], 4);
-        assert_grads(&[&x2, &per_channel], |t| t.leaf(&x2).prelu(&t.leaf(&per_channel)));
+        assert_grads(&[&x2, &per_channel], |t| {
+            t.leaf(&x2).prelu(&t.leaf(&per_channel))
+        });
     }
 
     #[test]
