@@ -208,7 +208,7 @@ impl<T: Float> Var<T> {
 mod tests {
     use crate::ops::testing::{assert_grads, leaf};
     use crate::{Leaf, Tape, Var};
-    use kiln_tensor::Tensor;
+    use kiln_tensor::{Float, Tensor};
 
     /// Uniform(−3, 3) values at least 0.05 from the kink at 0.
     fn off_the_kink(shape: &[usize], seed: u64) -> Leaf<f64> {
@@ -313,25 +313,24 @@ mod tests {
         close(&d, &[0.07232948812851325]);
     }
 
+    type Op<T> = fn(&Var<T>) -> crate::Result<Var<T>>;
+
+    /// Every activation of this file, for either element type.
+    fn every_op<T: Float>() -> [Op<T>; 6] {
+        [
+            |x| x.leaky_relu(T::from_f64(0.2)),
+            |x| x.elu(T::ONE),
+            Var::selu,
+            Var::gelu,
+            Var::softsign,
+            |x| x.swish(T::ONE),
+        ]
+    }
+
     #[test]
     fn f32_gradients_agree_with_f64() {
         let xs = [-2.5, -0.7, 0.3, 1.9];
-        let ops: [fn(&Var<f64>) -> crate::Result<Var<f64>>; 6] = [
-            |x| x.leaky_relu(0.2),
-            |x| x.elu(1.0),
-            Var::selu,
-            Var::gelu,
-            Var::softsign,
-            |x| x.swish(1.0),
-        ];
-        let ops32: [fn(&Var<f32>) -> crate::Result<Var<f32>>; 6] = [
-            |x| x.leaky_relu(0.2),
-            |x| x.elu(1.0),
-            Var::selu,
-            Var::gelu,
-            Var::softsign,
-            |x| x.swish(1.0),
-        ];
+        let (ops, ops32) = (every_op::<f64>(), every_op::<f32>());
         for (op, op32) in ops.iter().zip(ops32) {
             let (_, d64) = at(&xs, op);
             let x = Leaf::new(Tensor::<f32>::from_f64s(&xs, [4]).unwrap());
