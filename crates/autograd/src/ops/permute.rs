@@ -29,7 +29,7 @@ impl<T: Float> Var<T> {
     /// of `0..rank`, else an error naming it and the shape.
     ///
     /// # Shapes
-    /// (d₀, …, d_r) → (d_axes[0], …, d_axes[r]).
+    /// (d₀, …, d_r) → (d_a₀, …, d_aᵣ) with aₖ = `axes[k]`.
     pub fn permute(&self, axes: &[usize]) -> Result<Var<T>> {
         let value = self.value().permute(axes)?;
         Var::record("permute", &[self], value, |_| {
