@@ -18,8 +18,7 @@ pub enum Activation {
     Tanh,
     /// ln(1 + e^x) (softplus).
     SoftRelu,
-    /// x / (1 + |x|). Not fused into the convolution kernels: they apply it after the
-    /// tile is written, as tanh and softrelu.
+    /// x / (1 + |x|) (MXNet's `softsign`).
     Softsign,
 }
 

@@ -161,9 +161,10 @@ impl<T: Float> Var<T> {
     ///
     /// Gradient: λ where x > 0, else y + λα = λα·e^x (λα at exactly 0). **Not MXNet's:**
     /// MXNet 1.x's `selu_grad` (`src/operator/mshadow_op.h`) returns λ·(α + y) for y ≤ 0,
-    /// which exceeds the derivative by (λ − 1)·y (about 5 % of |y|; its own test passes
-    /// because it checks only |x| ≤ 0.1 at rtol 1e-2). kiln follows the derivative, so
-    /// the f64 gradient check holds.
+    /// which differs from the derivative by (λ − 1)·y, about 5 % of |y| (MXNet's
+    /// `test_selu` writes the same formula as its reference, and its numeric check covers
+    /// only |x| ≤ 0.1 at rtol 1e-2). kiln follows the derivative, so the f64 gradient
+    /// check holds.
     ///
     /// # Shapes
     /// Unchanged.
