@@ -246,3 +246,33 @@ fn tensor_layer_mistakes() {
     let m = refused(|| Tensor::<f32>::zeros([2, 3]).slice_axis(1, 2, 5));
     says(&m, &["slice_axis", "2..5"]);
 }
+
+#[test]
+fn shape_and_activation_op_mistakes() {
+    let x = Var::constant(Tensor::<f32>::zeros([2, 3]));
+    let wide = Var::constant(Tensor::<f32>::zeros([3, 4]));
+    let m = refused(|| Var::concat(&[&x, &wide], 1));
+    says(&m, &["concat", "[2, 3]", "[3, 4]", "axis 1"]);
+    let m = refused(|| Var::concat(&[&x, &x], 2));
+    says(&m, &["concat", "axis 2", "[2, 3]"]);
+    let m = refused(|| x.slice_axis(1, 2, 5));
+    says(&m, &["slice_axis", "2..5", "[2, 3]"]);
+    let m = refused(|| x.split(1, 2));
+    says(&m, &["split", "axis 1", "[2, 3]", "2 equal sections"]);
+    let m = refused(|| x.permute(&[1, 1]));
+    says(&m, &["permute", "[1, 1]", "[2, 3]"]);
+    let m = refused(|| x.transpose(0, 3));
+    says(&m, &["transpose", "axis 3", "[2, 3]"]);
+    let m = refused(|| x.broadcast_to([4, 3]));
+    says(&m, &["broadcast_to", "[2, 3]", "[4, 3]"]);
+    let m = refused(|| x.maximum(&wide));
+    says(&m, &["maximum", "[2, 3]", "[3, 4]"]);
+    let m = refused(|| x.minimum(&wide));
+    says(&m, &["minimum", "[2, 3]", "[3, 4]"]);
+    let m = refused(|| x.clip(1.0, 0.0));
+    says(&m, &["clip", "lo = 1", "hi = 0"]);
+    let m = refused(|| x.max_axes(&[2], false));
+    says(&m, &["max", "axis 2", "[2, 3]"]);
+    let m = refused(|| x.prelu(&Var::constant(Tensor::zeros([2]))));
+    says(&m, &["prelu", "[2]", "[2, 3]", "3 channels"]);
+}

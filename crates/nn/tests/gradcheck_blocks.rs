@@ -83,6 +83,18 @@ fn gradcheck_small_sequential() {
 }
 
 #[test]
+fn gradcheck_softsign_alone_and_fused() {
+    // Gluon's Activation('softsign'), alone and fused into Conv2D (pooled) and Dense
+    let softsign = Activation::from_name("softsign").unwrap();
+    assert_block(&softsign, input(&[2, 3], 11));
+    let net = Sequential::<f64>::new()
+        .add(Conv2D::new(2, 3).activation(softsign))
+        .add(MaxPool2D::new(2))
+        .add(Dense::new(3).activation(softsign));
+    assert_block(&net, input(&[2, 1, 6, 6], 12));
+}
+
+#[test]
 fn gradcheck_lenet_f64() {
     // The whole book network, sigmoid as in the chapter; 300 sampled elements per tensor.
     let net = lenet::<f64>(Activation::Sigmoid);

@@ -5,7 +5,7 @@
 use crate::float::Float;
 use crate::kernels::{as_f32, as_f32_mut, exp};
 use crate::tensor::Tensor;
-use crate::unary::{relu, sigmoid, softrelu};
+use crate::unary::{relu, sigmoid, softrelu, softsign};
 
 /// An activation function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -18,16 +18,19 @@ pub enum Activation {
     Tanh,
     /// ln(1 + e^x) (softplus).
     SoftRelu,
+    /// x / (1 + |x|) (MXNet's `softsign`).
+    Softsign,
 }
 
 impl Activation {
-    /// MXNet's name: `relu`, `sigmoid`, `tanh`, `softrelu`.
+    /// MXNet's name: `relu`, `sigmoid`, `tanh`, `softrelu`, `softsign`.
     pub fn as_str(self) -> &'static str {
         match self {
             Activation::Relu => "relu",
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::SoftRelu => "softrelu",
+            Activation::Softsign => "softsign",
         }
     }
 
@@ -38,6 +41,7 @@ impl Activation {
             Activation::Sigmoid,
             Activation::Tanh,
             Activation::SoftRelu,
+            Activation::Softsign,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)
@@ -53,6 +57,7 @@ impl Activation {
             Activation::Relu => data.iter_mut().for_each(|v| *v = relu(*v)),
             Activation::Tanh => data.iter_mut().for_each(|v| *v = v.tanh()),
             Activation::SoftRelu => data.iter_mut().for_each(|v| *v = softrelu(*v)),
+            Activation::Softsign => data.iter_mut().for_each(|v| *v = softsign(*v)),
         }
     }
 
@@ -64,7 +69,11 @@ impl Activation {
     }
 
     /// f′ at the input that gave output `y`: relu 1 where y > 0; sigmoid y (1 − y);
-    /// tanh 1 − y²; softrelu 1 − e^−y (= sigmoid of the input).
+    /// tanh 1 − y²; softrelu 1 − e^−y (= sigmoid of the input); softsign (1 − |y|)².
+    ///
+    /// Softsign: y = x / (1 + |x|) gives 1 − |y| = 1 / (1 + |x|), so
+    /// f′ = 1 / (1 + |x|)² = (1 − |y|)². MXNet's `softsign_grad` computes 1 / (1 + |x|)²
+    /// from the input; the two agree up to rounding.
     #[inline]
     pub fn derivative_from_output<T: Float>(self, y: T) -> T {
         match self {
@@ -78,6 +87,10 @@ impl Activation {
             Activation::Sigmoid => y * (T::ONE - y),
             Activation::Tanh => T::ONE - y * y,
             Activation::SoftRelu => -(-y).exp_m1(),
+            Activation::Softsign => {
+                let r = T::ONE - y.abs();
+                r * r
+            }
         }
     }
 
@@ -135,6 +148,7 @@ mod tests {
             Activation::Sigmoid,
             Activation::Tanh,
             Activation::SoftRelu,
+            Activation::Softsign,
         ] {
             for x in [-3.0f64, -0.5, 0.25, 2.0] {
                 let f = |x: f64| act.apply(&Tensor::scalar(x)).item().unwrap();
@@ -168,6 +182,15 @@ mod tests {
                 }
             }
         }
+        // softsign, by hand: f(3) = 3/4 and f′(3) = 1/(1 + 3)² = 1/16; f(−1) = −1/2, f′ = 1/4
+        let y = Activation::Softsign.apply(&Tensor::<f32>::from_f64s(&[3.0, -1.0], [2]).unwrap());
+        assert_eq!(y.data(), &[0.75, -0.5]);
+        assert_eq!(Activation::Softsign.derivative_from_output(0.75f32), 0.0625);
+        assert_eq!(Activation::Softsign.derivative_from_output(-0.5f32), 0.25);
+        assert_eq!(
+            Activation::from_name("softsign"),
+            Some(Activation::Softsign)
+        );
         // softrelu's derivative stays accurate where the output is tiny
         let y = 1e-20f64;
         assert!((Activation::SoftRelu.derivative_from_output(y) - y).abs() < 1e-30);

@@ -1,5 +1,5 @@
-//! Element-wise binary ops with NumPy broadcasting (add, sub, mul, div, maximum, minimum)
-//! and ops with a scalar. Equal shapes and a scalar operand take a flat fast path; every
+//! Element-wise binary ops with NumPy broadcasting (add, sub, mul, div, maximum, minimum,
+//! prelu) and ops with a scalar. Equal shapes and a scalar operand take a flat fast path; every
 //! other case walks the broadcast shape with an inner loop over its last axis.
 
 use crate::error::{Result, TensorError};
@@ -7,6 +7,7 @@ use crate::float::Float;
 use crate::layout::broadcast_strides;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+use crate::unary::leaky_relu;
 use smallvec::SmallVec;
 
 /// The broadcast shape of two operands of `op`, or an error naming both shapes.
@@ -16,6 +17,30 @@ pub fn broadcast_shapes(op: &'static str, lhs: &Shape, rhs: &Shape) -> Result<Sh
         lhs: lhs.clone(),
         rhs: rhs.clone(),
     })
+}
+
+/// The shape PReLU's α takes against an input of shape `x`: α of shape (C) or (1) lies
+/// along the channel axis (axis 1; axis 0 of a 1-d input, as MXNet's `expand_shape`), so
+/// it becomes (1, C, 1, …, 1). Any other α is an error naming both shapes.
+pub fn prelu_alpha_shape(x: &Shape, alpha: &Shape) -> Result<Shape> {
+    let axis = 1.min(x.rank().saturating_sub(1));
+    let channels = x.dims().get(axis).copied();
+    let fits = matches!(alpha.dims(), [c] if Some(*c) == channels || *c == 1);
+    if x.rank() == 0 || !fits {
+        return Err(TensorError::invalid(
+            "prelu",
+            match channels {
+                Some(c) => format!(
+                    "alpha has shape {alpha} but the input {x} has {c} channels on axis \
+                     {axis}; alpha must have shape [{c}] or [1]"
+                ),
+                None => format!("the input must have at least one axis, got shape {x}"),
+            },
+        ));
+    }
+    let mut dims = vec![1; x.rank()];
+    dims[axis] = alpha.dims()[0];
+    Ok(dims.into())
 }
 
 /// `f(a, b)` element by element over the broadcast shape of `a` and `b`.
@@ -126,6 +151,17 @@ impl<T: Float> Tensor<T> {
                 b
             }
         })
+    }
+
+    /// PReLU (MXNet's `LeakyReLU(act_type='prelu')`): x where x > 0, else α_c·x, with α of
+    /// shape (C) along the channel axis or (1) for every channel (see
+    /// [`prelu_alpha_shape`]).
+    ///
+    /// # Shapes
+    /// x (N, C, …), α (C) or (1) → (N, C, …).
+    pub fn prelu(&self, alpha: &Tensor<T>) -> Result<Tensor<T>> {
+        let shape = prelu_alpha_shape(self.shape(), alpha.shape())?;
+        zip_broadcast("prelu", self, &alpha.reshape(shape)?, leaky_relu)
     }
 
     /// `f(a, b)` element-wise for two tensors of the same shape (no broadcasting); the
@@ -249,6 +285,27 @@ mod tests {
             err.to_string(),
             "add: shapes [2, 3] and [4] do not broadcast together"
         );
+    }
+
+    #[test]
+    fn prelu_broadcasts_alpha_along_axis_1() {
+        // x (2, 2, 2): channel 0 uses α 0.5, channel 1 uses α 0.25; x > 0 passes, 0 → α·0
+        let x = t(&[-2., 4., 0., -8., -1., 1., -4., 2.], &[2, 2, 2]);
+        let y = x.prelu(&t(&[0.5, 0.25], &[2])).unwrap();
+        assert_eq!(y.data(), &[-1., 4., 0., -2., -0.5, 1., -1., 2.]);
+        // one α for every channel; a 1-d input takes α along axis 0
+        let y = x.prelu(&t(&[0.5], &[1])).unwrap();
+        assert_eq!(y.data(), &[-1., 4., 0., -4., -0.5, 1., -2., 2.]);
+        let v = t(&[-2., 2.], &[2]);
+        assert_eq!(v.prelu(&t(&[0.5, 0.25], &[2])).unwrap().data(), &[-1., 2.]);
+        let err = x.prelu(&t(&[0.1, 0.2, 0.3], &[3])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "prelu: alpha has shape [3] but the input [2, 2, 2] has 2 channels on axis 1; \
+             alpha must have shape [2] or [1]"
+        );
+        assert!(x.prelu(&t(&[0.1, 0.2], &[1, 2])).is_err());
+        assert!(Tensor::scalar(1.0).prelu(&t(&[0.1], &[1])).is_err());
     }
 
     #[test]

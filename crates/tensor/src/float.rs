@@ -93,6 +93,9 @@ pub trait Float:
     fn powf(self, p: Self) -> Self;
     /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// The error function erf(self) = 2/√π ∫₀^self e^(−t²) dt (GELU's), from the `libm`
+    /// crate (musl's `erf`/`erff`, within about 1 ulp).
+    fn erf(self) -> Self;
     /// Absolute value.
     fn abs(self) -> Self;
     /// True unless NaN or ±∞.
@@ -136,7 +139,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ident, $dtype:ident, $gemm:ident) => {
+    ($t:ident, $dtype:ident, $gemm:ident, $erf:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -183,6 +186,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn tanh(self) -> Self {
                 $t::tanh(self)
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                libm::$erf(self)
             }
             #[inline(always)]
             fn abs(self) -> Self {
@@ -237,5 +244,32 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, F32, sgemm);
-impl_float!(f64, F64, dgemm);
+impl_float!(f32, F32, sgemm, erff);
+impl_float!(f64, F64, dgemm, erf);
+
+#[cfg(test)]
+mod tests {
+    use super::Float;
+
+    #[test]
+    fn erf_matches_python() {
+        // python3 -c "import math; print(repr(math.erf(0.5)), repr(math.erf(-1.5)), repr(math.erf(3.0)))"
+        for (x, want) in [
+            (0.5, 0.5204998778130465),
+            (-1.5, -0.9661051464753108),
+            (3.0, 0.9999779095030014),
+        ] {
+            assert!(
+                (Float::erf(x) - want).abs() <= 2.0 * f64::EPSILON,
+                "erf({x})"
+            );
+            let single = Float::erf(x as f32);
+            assert!(
+                (single - want as f32).abs() <= 2.0 * f32::EPSILON,
+                "erff({x})"
+            );
+        }
+        assert_eq!(Float::erf(0.0f64), 0.0);
+        assert!(Float::erf(f32::NAN).is_nan());
+    }
+}

@@ -168,19 +168,19 @@ impl<T: Float> Tensor<T> {
             .first()
             .ok_or_else(|| TensorError::invalid("concat", "no tensors to join"))?;
         check_axis("concat", axis, first.shape())?;
-        for t in tensors {
-            let same_rest = t.rank() == first.rank()
-                && (0..first.rank()).all(|i| i == axis || t.dims()[i] == first.dims()[i]);
-            if !same_rest {
-                return Err(TensorError::invalid(
-                    "concat",
-                    format!(
-                        "shape {} does not match {} outside axis {axis}",
-                        t.shape(),
-                        first.shape()
-                    ),
-                ));
-            }
+        let same_rest = |t: &Tensor<T>| {
+            t.rank() == first.rank()
+                && (0..first.rank()).all(|i| i == axis || t.dims()[i] == first.dims()[i])
+        };
+        if !tensors.iter().all(|t| same_rest(t)) {
+            let shapes: Vec<String> = tensors.iter().map(|t| t.shape().to_string()).collect();
+            return Err(TensorError::invalid(
+                "concat",
+                format!(
+                    "shapes {} must agree outside axis {axis}",
+                    shapes.join(", ")
+                ),
+            ));
         }
         let (outer, _, inner) = first.shape().split_at_axis(axis);
         let total: usize = tensors.iter().map(|t| t.dims()[axis]).sum();
@@ -304,7 +304,11 @@ mod tests {
         assert_eq!(Tensor::concat(&[&a, &b], 1).unwrap(), x);
         let s = Tensor::stack(&[&a, &a], 0).unwrap();
         assert_eq!(s.dims(), &[2, 3, 1]);
-        assert!(Tensor::concat(&[&a, &x.slice_axis(0, 0, 2).unwrap()], 1).is_err());
+        let err = Tensor::concat(&[&a, &b, &x.slice_axis(0, 0, 2).unwrap()], 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "concat: shapes [3, 1], [3, 3], [2, 4] must agree outside axis 1"
+        );
         assert!(x.slice_axis(1, 2, 5).is_err());
     }
 

@@ -10,11 +10,12 @@ use kiln_tensor::pool2d::reference::pool2d_reference;
 use kiln_tensor::pool2d::{max_pool2d, max_pool2d_with_argmax};
 use kiln_tensor::{Activation, Float, Pool2dParams, Tensor};
 
-const ACTIVATIONS: [Activation; 4] = [
+const ACTIVATIONS: [Activation; 5] = [
     Activation::Relu,
     Activation::Sigmoid,
     Activation::Tanh,
     Activation::SoftRelu,
+    Activation::Softsign,
 ];
 
 fn activations_pass_nan_on<T: Float>() {

@@ -140,9 +140,9 @@ proptest! {
 
     /// The fused bias + activation epilogue equals the activation applied afterwards.
     #[test]
-    fn conv2d_activation_is_conv2d_then_activation(c in conv_case(), which in 0usize..4) {
+    fn conv2d_activation_is_conv2d_then_activation(c in conv_case(), which in 0usize..5) {
         use kiln_tensor::{conv2d::conv2d_activation, Activation};
-        let act = [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu][which];
+        let act = [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu, Activation::Softsign][which];
         let t = conv_tensors::<f32>(&c);
         let fused = conv2d_activation(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act)).unwrap();
         let slow = act.apply(&conv2d_reference(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap());
@@ -367,10 +367,10 @@ proptest! {
     /// Convolution, activation and max pooling in one pass equal the three ops in a row,
     /// forward and backward (to the convolution's output).
     #[test]
-    fn conv2d_max_pool2d_equals_the_three_ops(c in conv_case(), which in 0usize..4, k in 1usize..4, s in 1usize..4, ceil in any::<bool>()) {
+    fn conv2d_max_pool2d_equals_the_three_ops(c in conv_case(), which in 0usize..5, k in 1usize..4, s in 1usize..4, ceil in any::<bool>()) {
         use kiln_tensor::conv2d::{conv2d_activation, pooled::{conv2d_max_pool2d, conv2d_max_pool2d_with_argmax, conv2d_max_pool2d_backward_z}};
         use kiln_tensor::Activation;
-        let act = [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu][which];
+        let act = [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu, Activation::Softsign][which];
         let t = conv_tensors::<f64>(&c);
         let pool = Pool2dParams::new(k).stride(s).ceil_mode(ceil);
         let z = conv2d(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();

@@ -1,19 +1,29 @@
 //! The differentiable ops, one file each: the forward, the backward rule with its
 //! derivation, the `Var` method, and the op's gradient checks. Ops that are compositions
-//! of others (`sub`, `mean`, `flatten`, `convolve2d`, …) have no backward of their own.
+//! of others (`sub`, `mean`, `flatten`, `convolve2d`, `split`, …) have no backward of
+//! their own.
 
+mod activations;
 mod add;
 mod avg_pool2d;
+mod broadcast_to;
+mod clip;
+mod concat;
 mod conv2d;
 mod conv2d_max_pool2d;
 mod dense;
 mod div;
 mod flip;
 mod matmul;
+mod max_axes;
 mod max_pool2d;
+mod maximum;
 mod mul;
+mod permute;
+mod prelu;
 mod reshape;
 mod scalar;
+mod slice;
 mod softmax;
 mod softmax_cross_entropy;
 mod sum;

@@ -15,6 +15,7 @@ pub(crate) fn apply<T: Float>(a: Activation, x: &Var<T>) -> Result<Var<T>> {
         Activation::Sigmoid => x.sigmoid()?,
         Activation::Tanh => x.tanh()?,
         Activation::SoftRelu => x.softrelu()?,
+        Activation::Softsign => x.softsign()?,
     })
 }
 
