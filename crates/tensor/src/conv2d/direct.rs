@@ -201,7 +201,10 @@ fn forward_fill<'a>(
                     )
                 };
             }
-            if let Some(a @ (Activation::Tanh | Activation::SoftRelu)) = activation {
+            // the activations the kernel's epilogue does not apply itself
+            if let Some(a) =
+                activation.filter(|a| !matches!(a, Activation::Sigmoid | Activation::Relu))
+            {
                 // SAFETY: the kernel wrote every element of the image's output.
                 let y_n = unsafe { &mut *(y_n as *mut [MaybeUninit<f32>] as *mut [f32]) };
                 a.apply_in_place(y_n);
