@@ -4,6 +4,7 @@
 
 use crate::error::AutogradError;
 use crate::leaf::Leaf;
+use crate::random::RandomKey;
 use crate::tape::Tape;
 use crate::var::Var;
 use kiln_tensor::Tensor;
@@ -103,7 +104,8 @@ impl fmt::Display for GradcheckReport {
 /// Checks the gradients of `f` with respect to `leaves` against central finite
 /// differences, with default options. `f` builds its output from `tape.leaf(..)` of the
 /// leaves (and anything else it likes); a non-scalar output is reduced to a scalar by a
-/// fixed random projection. The leaves' gradients are overwritten.
+/// fixed random projection. Every tape it is given has the same [`RandomKey`], so random
+/// ops (dropout) draw the same numbers each time. The leaves' gradients are overwritten.
 ///
 /// ```
 /// use kiln_autograd::{gradcheck, Leaf};
@@ -131,8 +133,14 @@ where
     E: From<AutogradError>,
     F: Fn(&Tape<f64>) -> Result<Var<f64>, E>,
 {
+    // Every evaluation draws the same random numbers (dropout masks): one fixed key.
+    let key = RandomKey {
+        seed: options.seed,
+        step: 0,
+        first_sample: 0,
+    };
     // Analytic: backward of Σ out · r.
-    let tape = Tape::new();
+    let tape = Tape::with_key(key);
     let out = f(&tape)?;
     let r = Tensor::rand_uniform(
         out.shape().clone(),
@@ -152,7 +160,7 @@ where
 
     // Numeric: the same projection, evaluated without recording, training mode kept.
     let evaluate = || -> Result<f64, E> {
-        let t = Tape::new();
+        let t = Tape::with_key(key);
         let _pause = t.pause();
         let out = f(&t)?;
         Ok(out

@@ -33,6 +33,7 @@ pub mod var;
 pub use error::{AutogradError, Result};
 pub use gradcheck::{gradcheck, gradcheck_with, GradcheckOptions, GradcheckReport};
 pub use leaf::{GradReq, Leaf};
+pub use ops::BatchNormOptions;
 pub use random::RandomKey;
 pub use tape::{Backward, Grads, Tape};
 pub use var::Var;

@@ -108,7 +108,12 @@ impl RandomStream {
     /// The draws of sample `sample` of the tape's batch (its global index is the key's
     /// `first_sample + sample`).
     pub fn sample(&self, sample: usize) -> SampleStream {
-        let global = self.first_sample.wrapping_add(sample as u64);
+        self.global_sample(self.first_sample.wrapping_add(sample as u64))
+    }
+
+    /// The draws of the sample whose index in the whole batch is `global`, wherever this
+    /// tape's part of the batch starts (for draws shared by every sample: `global` 0).
+    pub fn global_sample(&self, global: u64) -> SampleStream {
         SampleStream {
             key: mix(self.key ^ mix(global.wrapping_add(GOLDEN))),
         }

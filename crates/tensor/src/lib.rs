@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod batch_norm;
 pub mod conv2d;
 pub mod elementwise;
 pub mod error;

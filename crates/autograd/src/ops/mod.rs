@@ -3,9 +3,12 @@
 //! of others (`sub`, `mean`, `flatten`, `convolve2d`, `split`, …) have no backward of
 //! their own.
 
+pub use batch_norm::BatchNormOptions;
+
 mod activations;
 mod add;
 mod avg_pool2d;
+mod batch_norm;
 mod broadcast_to;
 mod clip;
 mod concat;
@@ -13,6 +16,7 @@ mod conv2d;
 mod conv2d_max_pool2d;
 mod dense;
 mod div;
+mod dropout;
 mod flip;
 mod matmul;
 mod max_axes;
