@@ -50,7 +50,11 @@ pub use data_parallel::DataParallel;
 pub use error::{NnError, Result};
 pub use init::{FactorType, Init, RndType};
 pub use labels::{Labels, LabelsRef};
-pub use layers::{Activation, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, Sequential};
+pub use layers::{
+    Activation, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout, Flatten,
+    GlobalAvgPool2D, GlobalMaxPool2D, Identity, LeakyReLU, MaxPool2D, PReLU, Sequential, Swish,
+    ELU, GELU, SELU,
+};
 pub use loss::{L2Loss, Loss, SoftmaxCrossEntropyLoss};
 pub use metric::{accuracy, Accuracy, Metric, MetricUpdate};
 pub use parameter::Parameter;

@@ -1,9 +1,11 @@
-//! [`MaxPool2D`] and [`AvgPool2D`]: Gluon's pooling layers.
+//! [`MaxPool2D`] and [`AvgPool2D`], and their global forms [`GlobalMaxPool2D`] and
+//! [`GlobalAvgPool2D`]: Gluon's pooling layers.
 
 use crate::block::{Block, Geometry};
 use crate::hooks::BlockCell;
 use crate::error::Result;
 use kiln_autograd::Var;
+use crate::error::NnError;
 use kiln_tensor::{Float, Hw, Pool2dParams};
 
 /// Max pooling (Gluon's `nn.MaxPool2D`): padding counts as −∞.
@@ -149,5 +151,97 @@ impl<T: Float> Block<T> for AvgPool2D {
 
     fn geometry(&self) -> Geometry {
         window(&self.params)
+    }
+}
+
+/// Max over each whole channel (Gluon's `nn.GlobalMaxPool2D`): the window is the input.
+///
+/// # Shapes
+/// (N, C, H, W) → (N, C, 1, 1).
+#[derive(Debug, Default)]
+pub struct GlobalMaxPool2D {
+    cell: BlockCell,
+}
+
+/// Mean over each whole channel (Gluon's `nn.GlobalAvgPool2D`, D2L 7.3's NiN head and
+/// 7.6's ResNet): the window is the input.
+///
+/// # Shapes
+/// (N, C, H, W) → (N, C, 1, 1).
+#[derive(Debug, Default)]
+pub struct GlobalAvgPool2D {
+    cell: BlockCell,
+}
+
+impl GlobalMaxPool2D {
+    /// The layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl GlobalAvgPool2D {
+    /// The layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The pooling of a whole (H, W) plane of a 4-d input, or an error naming `op`.
+fn whole_plane<T: Float>(op: &str, x: &Var<T>) -> Result<Pool2dParams> {
+    match x.dims() {
+        &[_, _, h, w] if h > 0 && w > 0 => Ok(Pool2dParams::new((h, w))),
+        _ => Err(NnError::invalid(
+            op,
+            format!("input must be 4-d (N, C, H, W) with H, W ≥ 1, got shape {}", x.shape()),
+        )),
+    }
+}
+
+impl<T: Float> Block<T> for GlobalMaxPool2D {
+    fn kind(&self) -> &'static str {
+        "GlobalMaxPool2D"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "pool"
+    }
+
+    fn cell(&self) -> Option<&BlockCell> {
+        Some(&self.cell)
+    }
+
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        let name = || <Self as Block<T>>::name(self);
+        let p = whole_plane("global_max_pool2d", x).map_err(|e| e.in_layer(name()))?;
+        x.max_pool2d(&p).map_err(|e| NnError::from(e).in_layer(name()))
+    }
+
+    fn geometry(&self) -> Geometry {
+        Geometry::Global
+    }
+}
+
+impl<T: Float> Block<T> for GlobalAvgPool2D {
+    fn kind(&self) -> &'static str {
+        "GlobalAvgPool2D"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "pool"
+    }
+
+    fn cell(&self) -> Option<&BlockCell> {
+        Some(&self.cell)
+    }
+
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        let name = || <Self as Block<T>>::name(self);
+        let p = whole_plane("global_avg_pool2d", x).map_err(|e| e.in_layer(name()))?;
+        x.avg_pool2d(&p).map_err(|e| NnError::from(e).in_layer(name()))
+    }
+
+    fn geometry(&self) -> Geometry {
+        Geometry::Global
     }
 }
