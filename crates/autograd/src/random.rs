@@ -97,7 +97,7 @@ impl RandomKey {
     }
 }
 
-/// The draws of one random op: [`RandomStream::uniform`] of (sample, element).
+/// The draws of one random op: [`SampleStream::uniform`] of each (sample, element).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RandomStream {
     key: u64,

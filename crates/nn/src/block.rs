@@ -129,6 +129,45 @@ impl<T: Float, B: Block<T> + ?Sized> Block<T> for Box<B> {
     }
 }
 
+/// A borrowed block is a block, so that `&dyn Block` gets [`BlockExt`]'s operations.
+impl<T: Float, B: Block<T> + ?Sized> Block<T> for &B {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+
+    fn prefix(&self) -> &'static str {
+        (**self).prefix()
+    }
+
+    fn cell(&self) -> Option<&BlockCell> {
+        (**self).cell()
+    }
+
+    fn name(&self) -> String {
+        (**self).name()
+    }
+
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        (**self).forward(x)
+    }
+
+    fn params(&self) -> Vec<(&'static str, Parameter<T>)> {
+        (**self).params()
+    }
+
+    fn children(&self) -> Vec<&dyn Block<T>> {
+        (**self).children()
+    }
+
+    fn geometry(&self) -> Geometry {
+        (**self).geometry()
+    }
+
+    fn mult_adds(&self, input: &Shape, output: &Shape) -> u64 {
+        (**self).mult_adds(input, output)
+    }
+}
+
 impl<T: Float> dyn Block<T> + '_ {
     /// Runs the block as a network does (Gluon's `block(x)`): `forward`, then its forward
     /// hooks; see [`crate::hooks::call`].

@@ -17,7 +17,8 @@ pub type ForwardHook<T> = Rc<dyn Fn(&dyn Block<T>, &Var<T>, &Var<T>)>;
 
 /// The hooks of one block, each under its handle's number. A hook is kept type-erased so
 /// that blocks generic over nothing (pooling) can hold hooks of any element type.
-type Hooks = Rc<RefCell<Vec<(u64, Box<dyn Any>)>>>;
+type HookList = RefCell<Vec<(u64, Box<dyn Any>)>>;
+type Hooks = Rc<HookList>;
 
 /// What the framework keeps inside a block: the name its network gave it (`conv0`,
 /// `dense2`, …) and its forward hooks. A block that has one returns it from
@@ -87,7 +88,7 @@ impl std::fmt::Debug for BlockCell {
 /// Removes the hook it was returned for (Gluon's `HookHandle.detach`).
 #[derive(Debug)]
 pub struct HookHandle {
-    hooks: Weak<RefCell<Vec<(u64, Box<dyn Any>)>>>,
+    hooks: Weak<HookList>,
     id: u64,
 }
 

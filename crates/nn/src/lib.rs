@@ -44,10 +44,10 @@ pub mod trainer;
 pub mod zoo;
 
 pub use block::{Block, BlockExt, Geometry, ParameterDict};
-pub use hooks::{call, BlockCell, HookHandle};
 pub use check::gradcheck_block;
 pub use data_parallel::DataParallel;
 pub use error::{NnError, Result};
+pub use hooks::{call, BlockCell, HookHandle};
 pub use init::{FactorType, Init, RndType};
 pub use labels::{Labels, LabelsRef};
 pub use layers::{

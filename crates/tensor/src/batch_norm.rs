@@ -200,7 +200,11 @@ pub fn running_statistics<T: Float>(
 ) -> BatchNormStats<T> {
     BatchNormStats {
         mean: running_mean.data().to_vec(),
-        invstd: running_var.data().iter().map(|&v| invstd_of(v, eps)).collect(),
+        invstd: running_var
+            .data()
+            .iter()
+            .map(|&v| invstd_of(v, eps))
+            .collect(),
     }
 }
 

@@ -8,8 +8,8 @@ use crate::leaf::Leaf;
 use crate::tape::{Backward, Grads};
 use crate::{AutogradError, Result, Var};
 use kiln_tensor::batch_norm::{
-    batch_norm_apply, batch_norm_backward, batch_statistics, running_statistics,
-    update_running, BatchNormGeometry, BatchNormStats,
+    batch_norm_apply, batch_norm_backward, batch_statistics, running_statistics, update_running,
+    BatchNormGeometry, BatchNormStats,
 };
 use kiln_tensor::{Float, Tensor};
 use smallvec::smallvec;
@@ -126,9 +126,10 @@ impl<T: Float> Var<T> {
                 ("running_var", rv.shape()),
             ],
         )?;
-        if !(options.eps.is_finite() && options.eps > 0.0)
-            || !(0.0..=1.0).contains(&options.momentum)
-        {
+        let valid = options.eps.is_finite()
+            && options.eps > 0.0
+            && (0.0..=1.0).contains(&options.momentum);
+        if !valid {
             return Err(AutogradError::invalid(
                 "batch_norm",
                 format!(
@@ -179,8 +180,11 @@ mod tests {
     use crate::Tape;
 
     fn stats_leaves(c: usize) -> (Leaf<f64>, Leaf<f64>) {
-        let mean = Leaf::new(Tensor::from_vec((0..c).map(|i| i as f64 * 0.1).collect(), [c]).unwrap());
-        let var = Leaf::new(Tensor::from_vec((0..c).map(|i| 1.0 + i as f64 * 0.5).collect(), [c]).unwrap());
+        let mean =
+            Leaf::new(Tensor::from_vec((0..c).map(|i| i as f64 * 0.1).collect(), [c]).unwrap());
+        let var = Leaf::new(
+            Tensor::from_vec((0..c).map(|i| 1.0 + i as f64 * 0.5).collect(), [c]).unwrap(),
+        );
         (mean, var)
     }
 
@@ -241,7 +245,11 @@ mod tests {
             .leaf(&x)
             .batch_norm(&tape.leaf(&gamma), &tape.leaf(&beta), &rm, &rv, &o)
             .unwrap();
-        assert_eq!(rm.value().data(), &[0.0], "the forward pass changes nothing");
+        assert_eq!(
+            rm.value().data(),
+            &[0.0],
+            "the forward pass changes nothing"
+        );
         y.sum().unwrap().backward().unwrap();
         let m = 0.9f32 as f64;
         assert!((rm.value().data()[0] - 3.0 * (1.0 - m)).abs() < 1e-12);
@@ -283,7 +291,10 @@ mod tests {
             .is_ok());
         let x4 = tape.constant(Tensor::<f64>::zeros([2, 4, 2, 2]));
         let err = x4.batch_norm(&g, &b, &rm, &rv, &o).unwrap_err().to_string();
-        assert!(err.contains("gamma has shape [3] but the input has 4 channels"), "{err}");
+        assert!(
+            err.contains("gamma has shape [3] but the input has 4 channels"),
+            "{err}"
+        );
         let axis = BatchNormOptions { axis: 4, ..o };
         assert!(x4.batch_norm(&g, &b, &rm, &rv, &axis).is_err());
         let eps = BatchNormOptions { eps: 0.0, ..o };

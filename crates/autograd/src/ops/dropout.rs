@@ -44,36 +44,42 @@ fn mask<T: Float>(stream: &RandomStream, shape: &Shape, axes: &[usize], keep: f6
     }
     let shared_batch = axes.contains(&0);
     let mut out = vec![T::ZERO; shape.numel()];
-    for_each_image_task(n, &mut out, per_sample, shape.numel() * 4, |images, part| {
-        let mut index = vec![0usize; sample_dims.len()];
-        for (image, row) in images.zip(part.chunks_exact_mut(per_sample.max(1))) {
-            let draws = match shared_batch {
-                true => stream.global_sample(0),
-                false => stream.sample(image),
-            };
-            index.iter_mut().for_each(|i| *i = 0);
-            for m in row.iter_mut() {
-                // the element's index in the shared mask
-                let mut e = 0;
-                for (&i, &d) in index.iter().zip(&shared_dims) {
-                    e = e * d + if d == 1 { 0 } else { i };
-                }
-                *m = if draws.uniform(e) < keep {
-                    scale
-                } else {
-                    T::ZERO
+    for_each_image_task(
+        n,
+        &mut out,
+        per_sample,
+        shape.numel() * 4,
+        |images, part| {
+            let mut index = vec![0usize; sample_dims.len()];
+            for (image, row) in images.zip(part.chunks_exact_mut(per_sample.max(1))) {
+                let draws = match shared_batch {
+                    true => stream.global_sample(0),
+                    false => stream.sample(image),
                 };
-                // the next multi-index, last axis fastest
-                for (i, &d) in index.iter_mut().zip(sample_dims).rev() {
-                    *i += 1;
-                    if *i < d {
-                        break;
+                index.iter_mut().for_each(|i| *i = 0);
+                for m in row.iter_mut() {
+                    // the element's index in the shared mask
+                    let mut e = 0;
+                    for (&i, &d) in index.iter().zip(&shared_dims) {
+                        e = e * d + if d == 1 { 0 } else { i };
                     }
-                    *i = 0;
+                    *m = if draws.uniform(e) < keep {
+                        scale
+                    } else {
+                        T::ZERO
+                    };
+                    // the next multi-index, last axis fastest
+                    for (i, &d) in index.iter_mut().zip(sample_dims).rev() {
+                        *i += 1;
+                        if *i < d {
+                            break;
+                        }
+                        *i = 0;
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     Tensor::from_vec(out, shape.clone()).expect("the mask has the input's shape")
 }
 
@@ -157,15 +163,24 @@ mod tests {
         assert_eq!(*y.value(), x);
         let tape = Tape::with_key(key());
         tape.set_training(false);
-        assert_eq!(*tape.constant(x.clone()).dropout(0.5, &[]).unwrap().value(), x);
+        assert_eq!(
+            *tape.constant(x.clone()).dropout(0.5, &[]).unwrap().value(),
+            x
+        );
         let tape = Tape::with_key(key());
-        assert_eq!(*tape.constant(x.clone()).dropout(0.0, &[]).unwrap().value(), x);
+        assert_eq!(
+            *tape.constant(x.clone()).dropout(0.0, &[]).unwrap().value(),
+            x
+        );
     }
 
     #[test]
     fn a_shard_draws_the_masks_the_whole_batch_draws_for_its_samples() {
         let x = Tensor::<f32>::full([8, 3, 5], 1.0);
-        let whole = Tape::with_key(key()).constant(x.clone()).dropout(0.5, &[]).unwrap();
+        let whole = Tape::with_key(key())
+            .constant(x.clone())
+            .dropout(0.5, &[])
+            .unwrap();
         let part = Tape::with_key(key().offset(5))
             .constant(x.slice_axis(0, 5, 8).unwrap())
             .dropout(0.5, &[])
@@ -200,7 +215,10 @@ mod tests {
         let b = tape.constant(x.clone()).dropout(0.5, &[]).unwrap();
         assert_ne!(a.value(), b.value());
         let next = Tape::with_key(RandomKey { step: 5, ..key() });
-        assert_ne!(a.value(), next.constant(x).dropout(0.5, &[]).unwrap().value());
+        assert_ne!(
+            a.value(),
+            next.constant(x).dropout(0.5, &[]).unwrap().value()
+        );
     }
 
     #[test]

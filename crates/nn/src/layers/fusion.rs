@@ -57,7 +57,8 @@ impl Step {
 /// The plan for `children`: at each position the first pattern of the table that matches
 /// from there, else the child on its own.
 pub(crate) fn plan<T: Float>(children: &[Box<dyn Child<T>>]) -> Vec<Step> {
-    let is = |i: usize, f: fn(&dyn Any) -> bool| children.get(i).is_some_and(|c| f(c.as_any()));
+    // `(**c)`: the boxed block itself, not the box (a box is a block too)
+    let is = |i: usize, f: fn(&dyn Any) -> bool| children.get(i).is_some_and(|c| f((**c).as_any()));
     let conv = |a: &dyn Any| a.is::<Conv2D<T>>();
     let max_pool = |a: &dyn Any| a.is::<MaxPool2D>();
     let mut steps = Vec::with_capacity(children.len());
@@ -76,7 +77,11 @@ pub(crate) fn plan<T: Float>(children: &[Box<dyn Child<T>>]) -> Vec<Step> {
 
 /// Runs one step on `x`: fused when the step is a fusion and none of its members must run
 /// alone (see [`crate::hooks::must_run_alone`]), else member by member through `call`.
-pub(crate) fn run<T: Float>(step: Step, children: &[Box<dyn Child<T>>], x: &Var<T>) -> Result<Var<T>> {
+pub(crate) fn run<T: Float>(
+    step: Step,
+    children: &[Box<dyn Child<T>>],
+    x: &Var<T>,
+) -> Result<Var<T>> {
     let members = &children[step.members()];
     let alone = members.len() > 1
         && members
@@ -84,8 +89,8 @@ pub(crate) fn run<T: Float>(step: Step, children: &[Box<dyn Child<T>>], x: &Var<
             .any(|c| crate::hooks::must_run_alone::<T>(&**c));
     match step {
         Step::ConvMaxPool(_) if !alone => {
-            let conv = members[0].as_any().downcast_ref::<Conv2D<T>>();
-            let pool = members[1].as_any().downcast_ref::<MaxPool2D>();
+            let conv = (*members[0]).as_any().downcast_ref::<Conv2D<T>>();
+            let pool = (*members[1]).as_any().downcast_ref::<MaxPool2D>();
             if let (Some(conv), Some(pool)) = (conv, pool) {
                 return conv.forward_max_pool(x, pool);
             }

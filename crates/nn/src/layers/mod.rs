@@ -19,7 +19,7 @@ mod sequential;
 mod weights;
 
 pub use activation::Activation;
-pub use activations::{LeakyReLU, PReLU, ELU, GELU, SELU, Swish};
+pub use activations::{LeakyReLU, PReLU, Swish, ELU, GELU, SELU};
 pub use batch_norm::BatchNorm;
 pub use concatenate::Concatenate;
 pub use conv::Conv2D;

@@ -2,10 +2,10 @@
 //! [`GlobalAvgPool2D`]: Gluon's pooling layers.
 
 use crate::block::{Block, Geometry};
-use crate::hooks::BlockCell;
-use crate::error::Result;
-use kiln_autograd::Var;
 use crate::error::NnError;
+use crate::error::Result;
+use crate::hooks::BlockCell;
+use kiln_autograd::Var;
 use kiln_tensor::{Float, Hw, Pool2dParams};
 
 /// Max pooling (Gluon's `nn.MaxPool2D`): padding counts as −∞.
@@ -128,7 +128,6 @@ impl<T: Float> Block<T> for MaxPool2D {
     fn geometry(&self) -> Geometry {
         window(&self.params)
     }
-
 }
 
 impl<T: Float> Block<T> for AvgPool2D {
@@ -193,7 +192,10 @@ fn whole_plane<T: Float>(op: &str, x: &Var<T>) -> Result<Pool2dParams> {
         &[_, _, h, w] if h > 0 && w > 0 => Ok(Pool2dParams::new((h, w))),
         _ => Err(NnError::invalid(
             op,
-            format!("input must be 4-d (N, C, H, W) with H, W ≥ 1, got shape {}", x.shape()),
+            format!(
+                "input must be 4-d (N, C, H, W) with H, W ≥ 1, got shape {}",
+                x.shape()
+            ),
         )),
     }
 }
@@ -214,7 +216,8 @@ impl<T: Float> Block<T> for GlobalMaxPool2D {
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let name = || <Self as Block<T>>::name(self);
         let p = whole_plane("global_max_pool2d", x).map_err(|e| e.in_layer(name()))?;
-        x.max_pool2d(&p).map_err(|e| NnError::from(e).in_layer(name()))
+        x.max_pool2d(&p)
+            .map_err(|e| NnError::from(e).in_layer(name()))
     }
 
     fn geometry(&self) -> Geometry {
@@ -238,7 +241,8 @@ impl<T: Float> Block<T> for GlobalAvgPool2D {
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let name = || <Self as Block<T>>::name(self);
         let p = whole_plane("global_avg_pool2d", x).map_err(|e| e.in_layer(name()))?;
-        x.avg_pool2d(&p).map_err(|e| NnError::from(e).in_layer(name()))
+        x.avg_pool2d(&p)
+            .map_err(|e| NnError::from(e).in_layer(name()))
     }
 
     fn geometry(&self) -> Geometry {

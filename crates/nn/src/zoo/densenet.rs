@@ -5,8 +5,7 @@ use crate::block::Block;
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
 use crate::layers::{
-    Activation::Relu, AvgPool2D, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D,
-    Sequential,
+    Activation::Relu, AvgPool2D, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, Sequential,
 };
 use kiln_autograd::Var;
 use kiln_tensor::Float;
