@@ -35,6 +35,7 @@ pub mod init;
 pub mod labels;
 pub mod layers;
 pub mod loss;
+pub mod lr_scheduler;
 pub mod metric;
 pub mod parameter;
 pub mod summary;
@@ -50,6 +51,10 @@ pub use init::{FactorType, Init, RndType};
 pub use labels::{Labels, LabelsRef};
 pub use layers::{Activation, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, Sequential};
 pub use loss::{L2Loss, Loss, SoftmaxCrossEntropyLoss};
+pub use lr_scheduler::{
+    CosineScheduler, FactorScheduler, LrScheduler, MultiFactorScheduler, PolyScheduler, Warmup,
+    WarmupMode,
+};
 pub use metric::{accuracy, Accuracy, Metric, MetricUpdate};
 pub use parameter::Parameter;
 pub use summary::{ReceptiveField, Summary};
