@@ -624,3 +624,83 @@ fn adadelta_wd_clip() {
         ],
     );
 }
+
+/// A layer with a fresh gradient, ready for a step.
+fn layer_with_grad() -> Dense<f32> {
+    let d = Dense::<f32>::new(2).in_units(2);
+    d.initialize(&Init::default(), 0).unwrap();
+    for p in [d.weight(), d.bias().unwrap()] {
+        let g = Tensor::ones(p.shape());
+        p.leaf().unwrap().set_grad(g).unwrap();
+    }
+    d
+}
+
+/// `optimizer`'s step must be refused with a message naming every one of `parts`, and
+/// change nothing.
+fn refused(optimizer: impl Optimizer<f32> + 'static, parts: &[&str]) {
+    let d = layer_with_grad();
+    let before = d.weight().data().unwrap().data().to_vec();
+    let mut trainer = Trainer::new(d.collect_params(), optimizer);
+    let message = trainer.step(1).unwrap_err().to_string();
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "«{message}» does not mention «{part}»"
+        );
+    }
+    assert_eq!(d.weight().data().unwrap().data(), before, "{message}");
+    assert_eq!(trainer.num_update(), 0);
+}
+
+#[test]
+fn bad_hyper_parameters_are_refused_naming_the_optimizer_and_value() {
+    refused(Sgd::new(-0.1), &["SGD", "learning rate", "-0.1"]);
+    refused(
+        Sgd::new(0.1).clip_gradient(-1.0),
+        &["SGD", "clip_gradient", "-1"],
+    );
+    refused(Nag::new(0.1).momentum(1.5), &["NAG", "momentum", "1.5"]);
+    refused(Adam::new(f64::NAN), &["Adam", "learning rate", "NaN"]);
+    refused(
+        Adam::default().beta1(1.0),
+        &["Adam", "beta1", "[0, 1)", "1"],
+    );
+    refused(Adam::default().beta2(-0.5), &["Adam", "beta2", "-0.5"]);
+    refused(
+        Adam::default().epsilon(-1e-8),
+        &["Adam", "epsilon", "-0.00000001"],
+    );
+    refused(
+        Adam::default().epsilon(f64::NAN),
+        &["Adam", "epsilon", "NaN"],
+    );
+    refused(AdamW::default().beta2(1.0), &["AdamW", "beta2", "1"]);
+    refused(
+        AdamW::default().wd(-0.01),
+        &["AdamW", "weight decay", "-0.01"],
+    );
+    refused(RmsProp::default().gamma1(1.0), &["RMSProp", "gamma1", "1"]);
+    refused(RmsProp::default().gamma2(2.0), &["RMSProp", "gamma2", "2"]);
+    refused(
+        RmsProp::default().clip_weights(0.0),
+        &["RMSProp", "clip_weights", "0"],
+    );
+    refused(
+        RmsProp::default().epsilon(0.0),
+        &["RMSProp", "epsilon", "0"],
+    );
+    refused(
+        AdaGrad::new(f64::INFINITY),
+        &["AdaGrad", "learning rate", "inf"],
+    );
+    refused(
+        AdaGrad::default().epsilon(-1.0),
+        &["AdaGrad", "epsilon", "-1"],
+    );
+    refused(AdaDelta::new().rho(1.0), &["AdaDelta", "rho", "1"]);
+    refused(
+        AdaDelta::new().epsilon(1e-60),
+        &["AdaDelta", "epsilon", "float32"],
+    );
+}
