@@ -704,3 +704,47 @@ fn bad_hyper_parameters_are_refused_naming_the_optimizer_and_value() {
         &["AdaDelta", "epsilon", "float32"],
     );
 }
+
+// The script of `adam_in_float32_is_the_kernels_float32_arithmetic`:
+//
+// # Adam on float32 weights as MXNet 1.9 computes it: the bias-corrected rate in double,
+// # every hyper-parameter rounded to float32, every kernel operation rounded to float32
+// # (an operation on two float32 values done in double and rounded once is the float32
+// # operation, exactly).
+// import math, struct
+// def f32(x): return struct.unpack('f', struct.pack('f', x))[0]
+// def bits(x): return hex(struct.unpack('I', struct.pack('f', x))[0])
+// w, m, v = [f32(0.3), f32(-1.7)], [0.0, 0.0], [0.0, 0.0]
+// grads = [[0.37, -2.9], [1.3, 0.11], [-0.7, 4.1]]
+// lr0, b1, b2, eps, wd, rs = 0.002, 0.9, 0.999, 1e-8, 0.01, 1.0 / 3
+// for t, g in enumerate(grads, 1):
+//     lr = f32(lr0 * (math.sqrt(1. - b2 ** t) / (1. - b1 ** t)))
+//     B1, B2, E, WD, RS = f32(b1), f32(b2), f32(eps), f32(wd), f32(rs)
+//     for i in range(2):
+//         gi = f32(g[i])
+//         gg = f32(f32(gi * RS) + f32(w[i] * WD))
+//         m[i] = f32(f32(B1 * m[i]) + f32(f32(1.0 - B1) * gg))
+//         v[i] = f32(f32(B2 * v[i]) + f32(f32(f32(1.0 - B2) * gg) * gg))
+//         w[i] = f32(w[i] - f32(f32(lr * m[i]) / f32(f32(math.sqrt(v[i])) + E)))
+// print([bits(x) for x in w], [bits(x) for x in m], [bits(x) for x in v])
+// -> w ['0x3e975031', '0xbfd93b72'] m ['0x3cd8cb2d', '0x3d69bcc6'] v ['0x3987e1da', '0x3b36b1f5']
+
+#[test]
+fn adam_in_float32_is_the_kernels_float32_arithmetic() {
+    let d = Dense::<f32>::new(1).in_units(2).use_bias(false);
+    d.initialize(&Init::default(), 0).unwrap();
+    let w = d.weight();
+    w.set_data(Tensor::from_vec(vec![0.3, -1.7], [1, 2]).unwrap())
+        .unwrap();
+    let mut trainer = Trainer::new(d.collect_params(), Adam::new(0.002).wd(0.01));
+    for g in [[0.37f32, -2.9], [1.3, 0.11], [-0.7, 4.1]] {
+        let g = Tensor::from_vec(g.to_vec(), [1, 2]).unwrap();
+        w.leaf().unwrap().set_grad(g).unwrap();
+        trainer.step(3).unwrap();
+    }
+    let bits = |t: &Tensor<f32>| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&w.data().unwrap()), [0x3e97_5031, 0xbfd9_3b72]);
+    let state = &trainer.states()[0].tensors;
+    assert_eq!(bits(&state[0]), [0x3cd8_cb2d, 0x3d69_bcc6], "mean");
+    assert_eq!(bits(&state[1]), [0x3987_e1da, 0x3b36_b1f5], "var");
+}
