@@ -6,6 +6,7 @@
 
 use crate::block::ParameterDict;
 use crate::error::{NnError, Result};
+use crate::optim::ParamState;
 use crate::trainer::Trainer;
 use kiln_tensor::{Float, Shape, Tensor};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -15,8 +16,20 @@ use std::path::{Path, PathBuf};
 
 /// Magic of a parameter file.
 pub const PARAMS_MAGIC: [u8; 8] = *b"KILNPARM";
-/// The format version this build writes and reads.
+/// The format version of parameter files this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// The format version of training-state files this build writes and reads (2: the state
+/// of any optimizer, update counts; 1 held SGD's momentum only).
+pub const STATE_FORMAT_VERSION: u32 = 2;
+
+/// The format version of the files under `magic`.
+fn version_of(magic: [u8; 8]) -> u32 {
+    if magic == STATE_MAGIC {
+        STATE_FORMAT_VERSION
+    } else {
+        FORMAT_VERSION
+    }
+}
 const HEADER_LEN: usize = 8 + 4 + 8 + 8;
 /// Bodies larger than this are refused before decoding (16 GiB).
 const MAX_BODY: u64 = 1 << 34;
@@ -118,7 +131,7 @@ pub fn encode_file<S: Serialize>(magic: [u8; 8], body: &S) -> std::result::Resul
         bincode::serde::encode_to_vec(body, bincode_config()).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(&magic);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version_of(magic).to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&fnv1a(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
@@ -139,9 +152,10 @@ pub fn decode_file<D: DeserializeOwned>(
     }
     let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    let supported = version_of(magic);
+    if version != supported {
         return Err(format!(
-            "format version {version} is not supported (this kiln reads version {FORMAT_VERSION})"
+            "format version {version} is not supported (this kiln reads version {supported})"
         ));
     }
     let (len, checksum) = (u64_at(12), u64_at(20));
@@ -314,18 +328,37 @@ pub struct TrainingProgress {
     pub seed: u64,
 }
 
+/// The optimizer state of one parameter.
+#[derive(Serialize, Deserialize)]
+struct ParamStateRecord {
+    /// The trainer's key of the parameter (its structural path).
+    key: String,
+    /// Updates applied to it; `None` before the first.
+    count: Option<u64>,
+    /// The optimizer's tensors, each named `{key}:{state name}` (`0.weight:mean`).
+    tensors: Vec<TensorRecord>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct StateBody {
     dtype: String,
     params: Vec<TensorRecord>,
-    /// One entry per parameter, in order: its momentum buffer, if it has one yet.
-    momentum: Vec<Option<TensorRecord>>,
+    /// The optimizer's name (`Adam`).
+    optimizer: String,
+    /// The optimizer's own learning rate (a schedule's rate is a function of `num_update`).
     learning_rate: f64,
+    /// One entry per parameter the trainer trains, in its order.
+    states: Vec<ParamStateRecord>,
+    /// Gluon's `num_update` and `begin_num_update`.
+    num_update: u64,
+    begin_num_update: u64,
     progress: TrainingProgress,
 }
 
-/// Saves everything needed to resume training: parameters, the trainer's momentum buffers
-/// and learning rate, and `progress`. Atomic, like [`save_parameters`].
+/// Saves everything needed to resume training: parameters, the trainer's optimizer state
+/// (each parameter's update count and tensors: momentum, moments, accumulators), the
+/// optimizer's learning rate, the update counts, and `progress`. Atomic, like
+/// [`save_parameters`].
 pub fn save_training_state<T: Float>(
     path: &Path,
     params: &ParameterDict<T>,
@@ -336,16 +369,29 @@ pub fn save_training_state<T: Float>(
     for (key, p) in params.iter() {
         records.push(TensorRecord::new(key, p.data()?.as_ref()));
     }
-    let momentum = params
+    let names = trainer.optimizer().state_names();
+    let states = trainer
+        .keys()
         .iter()
-        .zip(trainer.momentum_buffers())
-        .map(|((key, _), m)| m.as_ref().map(|m| TensorRecord::new(key, m)))
+        .zip(trainer.states())
+        .map(|(key, s)| ParamStateRecord {
+            key: key.clone(),
+            count: s.count,
+            tensors: names
+                .iter()
+                .zip(&s.tensors)
+                .map(|(name, t)| TensorRecord::new(format!("{key}:{name}"), t))
+                .collect(),
+        })
         .collect();
     let body = StateBody {
         dtype: T::DTYPE.name().to_string(),
         params: records,
-        momentum,
-        learning_rate: trainer.learning_rate(),
+        optimizer: trainer.optimizer().name().to_string(),
+        learning_rate: trainer.optimizer().learning_rate(),
+        states,
+        num_update: trainer.num_update(),
+        begin_num_update: trainer.begin_num_update(),
         progress,
     };
     let bytes =
@@ -354,8 +400,9 @@ pub fn save_training_state<T: Float>(
 }
 
 /// Loads a state saved by [`save_training_state`] into `params` and `trainer` (both built
-/// as for the original run) and returns the progress to continue from. Nothing changes
-/// unless all of it loads.
+/// as for the original run, with the same optimizer) and returns the progress to continue
+/// from. A state of another optimizer, or of other parameters, is an error; nothing
+/// changes unless all of it loads.
 pub fn load_training_state<T: Float>(
     path: &Path,
     params: &ParameterDict<T>,
@@ -370,34 +417,70 @@ pub fn load_training_state<T: Float>(
         source,
     })?;
     let body: StateBody = decode_file(STATE_MAGIC, &bytes).map_err(bad)?;
-    if body.momentum.len() != params.len() || trainer.momentum_buffers().len() != params.len() {
-        return Err(bad(format!(
-            "holds optimizer state for {} parameters, the network has {}",
-            body.momentum.len(),
-            params.len()
-        )));
+    let states = optimizer_states(&body, trainer).map_err(bad)?;
+    trainer.check_states(&states).map_err(bad)?;
+    set_parameters(params, &body.dtype, &body.params).map_err(bad)?;
+    trainer.set_states(states, body.num_update, body.begin_num_update)?;
+    trainer.restore_optimizer_learning_rate(body.learning_rate);
+    Ok(body.progress)
+}
+
+/// The per-parameter optimizer states of `body`, checked against the trainer's optimizer
+/// and parameters and against the parameters saved with them.
+fn optimizer_states<T: Float>(
+    body: &StateBody,
+    trainer: &Trainer<T>,
+) -> std::result::Result<Vec<ParamState<T>>, String> {
+    if body.dtype != T::DTYPE.name() {
+        return Err(format!(
+            "holds {} parameters but the network is {}",
+            body.dtype,
+            T::DTYPE.name()
+        ));
     }
-    let mut momentum = Vec::with_capacity(params.len());
-    for (record, (key, _)) in body.momentum.iter().zip(params.iter()) {
-        momentum.push(match record {
-            None => None,
-            Some(r) => {
-                let m = r.to_tensor::<T>().map_err(bad)?;
-                let param = body.params.iter().find(|p| p.name == key);
-                if r.name != key || param.map(|p| &p.shape) != Some(&r.shape) {
-                    return Err(bad(format!(
-                        "momentum '{}' does not belong to parameter '{key}'",
-                        r.name
-                    )));
-                }
-                Some(m)
+    let optimizer = trainer.optimizer().name();
+    if body.optimizer != optimizer {
+        return Err(format!(
+            "holds the state of optimizer {}, but the trainer's optimizer is {optimizer}",
+            body.optimizer
+        ));
+    }
+    let saved: Vec<&str> = body.states.iter().map(|s| s.key.as_str()).collect();
+    if saved != trainer.keys() {
+        return Err(format!(
+            "holds optimizer state for parameters {saved:?}, but the trainer trains {:?}",
+            trainer.keys()
+        ));
+    }
+    let names = trainer.optimizer().state_names();
+    let mut states = Vec::with_capacity(body.states.len());
+    for s in &body.states {
+        let expected = if s.count.is_some() { names.len() } else { 0 };
+        if s.tensors.len() != expected {
+            return Err(format!(
+                "holds {} {optimizer} state tensors for '{}', but this {optimizer} keeps {expected} \
+                 ({names:?}): were its settings (momentum, centered) changed?",
+                s.tensors.len(),
+                s.key
+            ));
+        }
+        let param = body.params.iter().find(|p| p.name == s.key);
+        let mut tensors = Vec::with_capacity(s.tensors.len());
+        for (r, name) in s.tensors.iter().zip(names) {
+            if r.name != format!("{}:{name}", s.key) || param.map(|p| &p.shape) != Some(&r.shape) {
+                return Err(format!(
+                    "optimizer state '{}' does not belong to parameter '{}' as {optimizer}'s '{name}'",
+                    r.name, s.key
+                ));
             }
+            tensors.push(r.to_tensor::<T>()?);
+        }
+        states.push(ParamState {
+            count: s.count,
+            tensors,
         });
     }
-    set_parameters(params, &body.dtype, &body.params).map_err(bad)?;
-    trainer.set_momentum_buffers(momentum)?;
-    trainer.set_learning_rate(body.learning_rate);
-    Ok(body.progress)
+    Ok(states)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Gluon's neural-network layer for kiln: blocks ([`Conv2D`], [`MaxPool2D`],
 //! [`AvgPool2D`], [`Dense`], [`Flatten`], [`Activation`], [`Sequential`]) with deferred
-//! shape inference, initializers, a [`Trainer`] with SGD, losses, metrics, atomic
+//! shape inference, initializers, a [`Trainer`] with Gluon's optimizers
+//! ([`Sgd`], [`Adam`], …) and learning-rate schedules, losses, metrics, atomic
 //! checkpoints, a network [`Summary`] with receptive fields, and [`DataParallel`], which
 //! spreads each batch over several threads with results that do not depend on how many.
 //!
@@ -36,7 +37,9 @@ pub mod init;
 pub mod labels;
 pub mod layers;
 pub mod loss;
+pub mod lr_scheduler;
 pub mod metric;
+pub mod optim;
 pub mod parameter;
 pub mod summary;
 pub mod train;
@@ -56,7 +59,15 @@ pub use layers::{
     ELU, GELU, SELU,
 };
 pub use loss::{L2Loss, Loss, SoftmaxCrossEntropyLoss};
+pub use lr_scheduler::{
+    CosineScheduler, FactorScheduler, LrScheduler, MultiFactorScheduler, PolyScheduler, Warmup,
+    WarmupMode,
+};
 pub use metric::{accuracy, Accuracy, Metric, MetricUpdate};
+pub use optim::{
+    clip_global_norm, AdaDelta, AdaGrad, Adam, AdamW, Nag, Optimizer, ParamState, RmsProp, Sgd,
+    UpdateArgs,
+};
 pub use parameter::Parameter;
 pub use summary::{ReceptiveField, Summary};
-pub use trainer::{Sgd, Trainer};
+pub use trainer::Trainer;
