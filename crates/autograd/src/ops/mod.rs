@@ -4,6 +4,7 @@
 
 mod add;
 mod avg_pool2d;
+mod compensated_sum;
 mod conv2d;
 mod conv2d_max_pool2d;
 mod dense;
@@ -12,6 +13,7 @@ mod flip;
 mod matmul;
 mod max_pool2d;
 mod mul;
+mod pick;
 mod reshape;
 mod scalar;
 mod softmax;
