@@ -49,7 +49,10 @@ pub use error::{NnError, Result};
 pub use init::{FactorType, Init, RndType};
 pub use labels::{Labels, LabelsRef};
 pub use layers::{Activation, AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, Sequential};
-pub use loss::{L2Loss, Loss, SoftmaxCrossEntropyLoss};
+pub use loss::{
+    HingeLoss, HuberLoss, KLDivLoss, L1Loss, L2Loss, Loss, SigmoidBCELoss,
+    SigmoidBinaryCrossEntropyLoss, SoftmaxCELoss, SoftmaxCrossEntropyLoss,
+};
 pub use metric::{accuracy, Accuracy, Metric, MetricUpdate};
 pub use parameter::Parameter;
 pub use summary::{ReceptiveField, Summary};
