@@ -198,7 +198,10 @@ mod tests {
         assert!(x.sum_compensated(&[1, 1], false).is_err());
         let empty = Var::constant(Tensor::<f64>::zeros([2, 0]));
         assert!(empty.mean_compensated(&[1], false).is_err());
-        assert_eq!(empty.sum_compensated(&[1], false).unwrap().value().data(), &[0., 0.]);
+        assert_eq!(
+            empty.sum_compensated(&[1], false).unwrap().value().data(),
+            &[0., 0.]
+        );
     }
 
     #[test]
