@@ -24,7 +24,7 @@ pub struct HingeLoss {
     batch_axis: isize,
 }
 
-/// [`HingeLoss`] in its default configuration (margin 1), as a value.
+/// [`HingeLoss`](struct@HingeLoss) in its default configuration (margin 1), as a value.
 #[allow(non_upper_case_globals)]
 pub const HingeLoss: HingeLoss = HingeLoss::new();
 

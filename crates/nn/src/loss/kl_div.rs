@@ -37,7 +37,7 @@ pub struct KLDivLoss {
     batch_axis: isize,
 }
 
-/// [`KLDivLoss`] in its default configuration (pred holds log-probabilities), as a value.
+/// [`KLDivLoss`](struct@KLDivLoss) in its default configuration (pred holds log-probabilities), as a value.
 #[allow(non_upper_case_globals)]
 pub const KLDivLoss: KLDivLoss = KLDivLoss::new();
 

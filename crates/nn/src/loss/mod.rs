@@ -6,7 +6,7 @@
 //! `weight` (a scalar rounded to the element type, as MXNet's `_mul_scalar` does), then
 //! `mean(loss, axis=batch_axis, exclude=True)` averages every axis but the batch axis
 //! with MXNet's Kahan-compensated sum divided by the count
-//! ([`Var::mean_compensated`]); [`KLDivLoss`] sums instead. The output has one value per
+//! ([`Var::mean_compensated`]); [`KLDivLoss`](struct@KLDivLoss) sums instead. The output has one value per
 //! sample: shape `(pred.dims()[batch_axis],)`.
 //!
 //! Each loss type is also a value of its default configuration, as the unit structs of
@@ -32,7 +32,7 @@ use kiln_tensor::{Float, Shape, Tensor};
 
 /// A loss (Gluon's `gluon.loss.Loss`): one value per sample from the network's output
 /// and the labels. Training loops take any loss; the book's is
-/// [`SoftmaxCrossEntropyLoss`]. A loss is plain configuration, shared with the threads
+/// [`SoftmaxCrossEntropyLoss`](struct@SoftmaxCrossEntropyLoss). A loss is plain configuration, shared with the threads
 /// of [`crate::DataParallel`], hence `Send + Sync`.
 pub trait Loss<T: Float>: Send + Sync {
     /// Gluon's class name, for error messages (`SoftmaxCrossEntropyLoss`).

@@ -21,7 +21,7 @@ pub struct L1Loss {
     batch_axis: isize,
 }
 
-/// [`L1Loss`] in its default configuration, as a value: `L1Loss.forward(&pred, &label)`.
+/// [`L1Loss`](struct@L1Loss) in its default configuration, as a value: `L1Loss.forward(&pred, &label)`.
 #[allow(non_upper_case_globals)]
 pub const L1Loss: L1Loss = L1Loss::new();
 
@@ -72,7 +72,7 @@ pub struct L2Loss {
     batch_axis: isize,
 }
 
-/// [`L2Loss`] in its default configuration, as a value (it was a unit struct):
+/// [`L2Loss`](struct@L2Loss) in its default configuration, as a value (it was a unit struct):
 /// `L2Loss.forward(&pred, &label)`.
 #[allow(non_upper_case_globals)]
 pub const L2Loss: L2Loss = L2Loss::new();
@@ -132,7 +132,7 @@ pub struct HuberLoss {
     batch_axis: isize,
 }
 
-/// [`HuberLoss`] in its default configuration (ρ = 1), as a value.
+/// [`HuberLoss`](struct@HuberLoss) in its default configuration (ρ = 1), as a value.
 #[allow(non_upper_case_globals)]
 pub const HuberLoss: HuberLoss = HuberLoss::new();
 

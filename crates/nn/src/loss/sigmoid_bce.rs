@@ -44,12 +44,12 @@ pub struct SigmoidBinaryCrossEntropyLoss {
     batch_axis: isize,
 }
 
-/// [`SigmoidBinaryCrossEntropyLoss`] in its default configuration, as a value.
+/// [`SigmoidBinaryCrossEntropyLoss`](struct@SigmoidBinaryCrossEntropyLoss) in its default configuration, as a value.
 #[allow(non_upper_case_globals)]
 pub const SigmoidBinaryCrossEntropyLoss: SigmoidBinaryCrossEntropyLoss =
     SigmoidBinaryCrossEntropyLoss::new();
 
-/// Gluon's alias of [`SigmoidBinaryCrossEntropyLoss`].
+/// Gluon's alias of [`SigmoidBinaryCrossEntropyLoss`](struct@SigmoidBinaryCrossEntropyLoss).
 pub type SigmoidBCELoss = SigmoidBinaryCrossEntropyLoss;
 
 weight_and_batch_axis!(SigmoidBinaryCrossEntropyLoss);

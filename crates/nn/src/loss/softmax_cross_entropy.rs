@@ -47,12 +47,12 @@ pub struct SoftmaxCrossEntropyLoss {
     batch_axis: isize,
 }
 
-/// [`SoftmaxCrossEntropyLoss`] in its default configuration, as a value (it was a unit
+/// [`SoftmaxCrossEntropyLoss`](struct@SoftmaxCrossEntropyLoss) in its default configuration, as a value (it was a unit
 /// struct): `SoftmaxCrossEntropyLoss.forward(&logits, &labels)`.
 #[allow(non_upper_case_globals)]
 pub const SoftmaxCrossEntropyLoss: SoftmaxCrossEntropyLoss = SoftmaxCrossEntropyLoss::new();
 
-/// Gluon's alias of [`SoftmaxCrossEntropyLoss`].
+/// Gluon's alias of [`SoftmaxCrossEntropyLoss`](struct@SoftmaxCrossEntropyLoss).
 pub type SoftmaxCELoss = SoftmaxCrossEntropyLoss;
 
 weight_and_batch_axis!(SoftmaxCrossEntropyLoss);
