@@ -53,7 +53,10 @@ pub use loss::{
     HingeLoss, HuberLoss, KLDivLoss, L1Loss, L2Loss, Loss, SigmoidBCELoss,
     SigmoidBinaryCrossEntropyLoss, SoftmaxCELoss, SoftmaxCrossEntropyLoss,
 };
-pub use metric::{accuracy, Accuracy, Metric, MetricUpdate};
+pub use metric::{
+    accuracy, Accuracy, CompositeEvalMetric, CrossEntropy, EvalMetric, F1Average,
+    Loss as LossMetric, Metric, MetricUpdate, Perplexity, TopKAccuracy, F1, MAE, MSE, RMSE,
+};
 pub use parameter::Parameter;
 pub use summary::{ReceptiveField, Summary};
 pub use trainer::{Sgd, Trainer};
