@@ -9,6 +9,7 @@ use kiln_nn::{
     SigmoidBinaryCrossEntropyLoss, SoftmaxCrossEntropyLoss,
 };
 use kiln_tensor::Tensor;
+use proptest::prelude::*;
 use std::fmt::Display;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -211,6 +212,54 @@ fn softmax_cross_entropy_survives_logits_of_a_thousand() {
     );
     assert_eq!(l, &[0.0, 2000.0]);
     assert!(g.iter().all(|v| v.is_finite()));
+}
+
+/// MXNet's per-sample value, as its kernels compute it in f32: log_softmax's
+/// (x − max) − ln Σ e^(x − max) with the sum accumulated in order (softmax-inl.h, without
+/// MXNET_SAFE_ACCUMULATION), then −pick, then the mean over the kept axis of length 1,
+/// a Kahan sum of one element, 0 + (v − 0) (which turns −0 into +0), divided by 1.
+fn mxnet_softmax_ce(row: &[f32], label: usize) -> f32 {
+    let m = row
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    let sum = row.iter().fold(0.0f32, |s, &v| s + (v - m).exp());
+    let v = -((row[label] - m) - sum.ln());
+    (0.0 + (v - 0.0)) / 1.0
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The fused op, the log_softmax + pick path (classes on axis 0) and the dense path
+    /// on one-hot rows all give MXNet's numbers, bit for bit.
+    #[test]
+    fn every_softmax_path_matches_the_reference_bit_for_bit(
+        (n, c, logits, labels) in (1usize..6, 2usize..8).prop_flat_map(|(n, c)| (
+            Just(n),
+            Just(c),
+            proptest::collection::vec(-50.0f32..50.0, n * c),
+            proptest::collection::vec(0..c, n),
+        ))
+    ) {
+        let x = Tensor::from_vec(logits.clone(), [n, c]).unwrap();
+        let want: Vec<u32> = logits
+            .chunks(c)
+            .zip(&labels)
+            .map(|(row, &l)| mxnet_softmax_ce(row, l).to_bits())
+            .collect();
+        let bits = |v: Var<f32>| -> Vec<u32> { v.value().data().iter().map(|x| x.to_bits()).collect() };
+        let fused = SoftmaxCrossEntropyLoss.forward(&Var::constant(x.clone()), &labels).unwrap();
+        prop_assert_eq!(bits(fused), want.clone());
+        let transposed = Var::constant(x.transpose(0, 1).unwrap());
+        let axis0 = SoftmaxCrossEntropyLoss::new().axis(0).batch_axis(1);
+        prop_assert_eq!(bits(axis0.forward(&transposed, &labels).unwrap()), want.clone());
+        let mut onehot = Tensor::<f32>::zeros([n, c]);
+        for (i, &l) in labels.iter().enumerate() {
+            onehot.set(&[i, l], 1.0).unwrap();
+        }
+        let dense = SoftmaxCrossEntropyLoss::new().sparse_label(false);
+        prop_assert_eq!(bits(dense.forward(&Var::constant(x), &onehot).unwrap()), want);
+    }
 }
 
 // ----------------------------------------------------------- SigmoidBinaryCrossEntropyLoss
