@@ -58,12 +58,18 @@ pub use layers::{
     GlobalAvgPool2D, GlobalMaxPool2D, Identity, LeakyReLU, MaxPool2D, PReLU, Sequential, Swish,
     ELU, GELU, SELU,
 };
-pub use loss::{L2Loss, Loss, SoftmaxCrossEntropyLoss};
+pub use loss::{
+    HingeLoss, HuberLoss, KLDivLoss, L1Loss, L2Loss, Loss, SigmoidBCELoss,
+    SigmoidBinaryCrossEntropyLoss, SoftmaxCELoss, SoftmaxCrossEntropyLoss,
+};
 pub use lr_scheduler::{
     CosineScheduler, FactorScheduler, LrScheduler, MultiFactorScheduler, PolyScheduler, Warmup,
     WarmupMode,
 };
-pub use metric::{accuracy, Accuracy, Metric, MetricUpdate};
+pub use metric::{
+    accuracy, Accuracy, CompositeEvalMetric, CrossEntropy, EvalMetric, F1Average,
+    Loss as LossMetric, Metric, MetricUpdate, Perplexity, TopKAccuracy, F1, MAE, MSE, RMSE,
+};
 pub use optim::{
     clip_global_norm, AdaDelta, AdaGrad, Adam, AdamW, Nag, Optimizer, ParamState, RmsProp, Sgd,
     UpdateArgs,

@@ -65,10 +65,8 @@ pub fn batch_gradient<T: Float, B: Block<T> + ?Sized>(
 ) -> Result<BatchOutcome<T>> {
     let tape = Tape::with_key(key);
     let scores = net.forward(&tape.constant(images))?;
-    let total = loss
-        .loss(&scores, labels)
-        .map_err(|e| e.in_layer(loss.name()))?
-        .sum()?;
+    // a loss's errors name the loss
+    let total = loss.loss(&scores, labels)?.sum()?;
     let value = total.value().item()?.to_f64();
     if value.is_finite() {
         total.backward()?;

@@ -126,9 +126,8 @@ impl<T: Float> Var<T> {
                 ("running_var", rv.shape()),
             ],
         )?;
-        let valid = options.eps.is_finite()
-            && options.eps > 0.0
-            && (0.0..=1.0).contains(&options.momentum);
+        let valid =
+            options.eps.is_finite() && options.eps > 0.0 && (0.0..=1.0).contains(&options.momentum);
         if !valid {
             return Err(AutogradError::invalid(
                 "batch_norm",
