@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::Args;
+use common::{bench, report, Args};
 use kiln::autograd::Var;
 use kiln::nn::zoo::lenet;
 use kiln::nn::{Activation, Block, BlockExt, DataParallel, Init, Sgd, Trainer};
@@ -17,7 +17,6 @@ use kiln::tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
 use kiln::tensor::Tensor;
 use std::error::Error;
 use std::sync::Arc;
-use std::time::Instant;
 
 const USAGE: &str = "\
 Measures LeNet training and inference speed on synthetic data.
@@ -28,46 +27,6 @@ usage: bench_lenet [--threads N] [--shards N] [--batch-size 256] [--steps 20] [-
 Batches are split into --shards shards (default: 1 on one thread, else 4 per thread) that
 the threads take as they free up, each with a replica of the network
 (kiln::nn::DataParallel).";
-
-/// Seconds per call of `f`, for each of `runs` runs of `iters` calls (after one warm-up call).
-fn bench(
-    mut f: impl FnMut() -> Result<(), Box<dyn Error>>,
-    iters: usize,
-    runs: usize,
-) -> Result<Vec<f64>, Box<dyn Error>> {
-    f()?;
-    let mut out = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        for _ in 0..iters {
-            f()?;
-        }
-        out.push(start.elapsed().as_secs_f64() / iters as f64);
-    }
-    Ok(out)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// Prints `tag median` and `tag_best best   # runs: …` as the reference scripts do.
-fn report(tag: &str, per_call: Vec<f64>, items: Option<usize>) {
-    let (values, best): (Vec<f64>, fn(f64, f64) -> f64) = match items {
-        Some(n) => (per_call.iter().map(|s| n as f64 / s).collect(), f64::max),
-        None => (per_call.iter().map(|s| s * 1e6).collect(), f64::min),
-    };
-    let top = values.iter().copied().reduce(best).unwrap_or(f64::NAN);
-    let runs: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
-    println!("{tag} {:.1}", median(values.clone()));
-    println!("{tag}_best {top:.1}   # runs: {}", runs.join(" "));
-}
 
 fn main() {
     let args = Args::parse(

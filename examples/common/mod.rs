@@ -1,11 +1,14 @@
-//! Helpers shared by the examples: a small flag parser and an SVG line chart.
+//! Helpers shared by the examples: a small flag parser, an SVG line chart, and the timing
+//! and reporting of the bench examples (the format of `../shared/bench`).
 
 #![allow(dead_code)]
 
 use kiln::tensor::Tensor;
 use std::collections::HashMap;
+use std::error::Error;
 use std::fmt::Write as _;
 use std::str::FromStr;
+use std::time::Instant;
 
 /// The book's edge image (D2L 6.2.3): ones(6, 8) with columns 2 to 5 black (0).
 pub fn edge_image() -> Tensor<f32> {
@@ -157,4 +160,44 @@ pub fn line_chart_svg(title: &str, x_label: &str, series: &[(&str, &str, Vec<f64
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// Seconds per call of `f`, for each of `runs` runs of `iters` calls (after one warm-up call).
+pub fn bench(
+    mut f: impl FnMut() -> Result<(), Box<dyn Error>>,
+    iters: usize,
+    runs: usize,
+) -> Result<Vec<f64>, Box<dyn Error>> {
+    f()?;
+    let mut out = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        for _ in 0..iters {
+            f()?;
+        }
+        out.push(start.elapsed().as_secs_f64() / iters as f64);
+    }
+    Ok(out)
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Prints `tag median` and `tag_best best   # runs: …` as the reference scripts do.
+pub fn report(tag: &str, per_call: Vec<f64>, items: Option<usize>) {
+    let (values, best): (Vec<f64>, fn(f64, f64) -> f64) = match items {
+        Some(n) => (per_call.iter().map(|s| n as f64 / s).collect(), f64::max),
+        None => (per_call.iter().map(|s| s * 1e6).collect(), f64::min),
+    };
+    let top = values.iter().copied().reduce(best).unwrap_or(f64::NAN);
+    let runs: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+    println!("{tag} {:.1}", median(values.clone()));
+    println!("{tag}_best {top:.1}   # runs: {}", runs.join(" "));
 }

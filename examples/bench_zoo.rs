@@ -1,0 +1,144 @@
+//! A network of the zoo on synthetic data of the real shapes: training and inference
+//! throughput and batch-1 latency, printed as `bench_lenet` prints them, so that
+//! `../shared/bench/compare_zoo.sh` can set kiln beside MXNet and PyTorch.
+//!
+//!     cargo run --release --example bench_zoo -- --model resnet18 --threads 1
+//!
+//! Defaults are those of the reference scripts: the book's input side for the model (28,
+//! 96 or 224), batch 256 for the LeNets and 32 otherwise, the book's learning rate.
+
+mod common;
+
+use common::{bench, report, Args};
+use kiln::autograd::Var;
+use kiln::nn::zoo::{self, by_name, input_side};
+use kiln::nn::{Block, BlockExt, DataParallel, Init, Sgd, Trainer};
+use kiln::tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
+use kiln::tensor::Tensor;
+use std::error::Error;
+use std::sync::Arc;
+
+const USAGE: &str = "\
+Measures the speed of a network of the zoo (D2L chapter 7) on synthetic data.
+
+usage: bench_zoo --model NAME [--threads N] [--shards N] [--batch-size B] [--resize SIDE]
+                 [--lr LR] [--steps 20] [--runs 7] [--latency-iters 200] [--seed 0]
+                 [--only train|infer|latency]
+
+NAME: lenet bn_lenet alexnet vgg11_small (or vgg11) nin googlenet resnet18 densenet.
+Prints train_img_per_s (forward, loss, backward and SGD step), infer_img_per_s and
+latency_b1_us (one image, forward only): medians over runs, after warm-up steps.";
+
+/// The book's learning rate for `model` (the reference scripts' defaults).
+fn book_lr(model: &str) -> f64 {
+    match model {
+        "lenet" => 0.9,
+        "bn_lenet" => 1.0,
+        "resnet18" | "vgg11_small" | "vgg11" => 0.05,
+        "alexnet" => 0.01,
+        _ => 0.1,
+    }
+}
+
+fn main() {
+    let args = Args::parse(
+        USAGE,
+        &[
+            "model",
+            "threads",
+            "shards",
+            "batch-size",
+            "resize",
+            "lr",
+            "steps",
+            "runs",
+            "latency-iters",
+            "seed",
+            "only",
+        ],
+    );
+    let threads: usize = args.get("threads", 1);
+    let outcome = kiln::tensor::parallel::with_threads(threads, || {
+        run(&args, threads).map_err(|e| e.to_string())
+    });
+    if let Err(e) = outcome.map_err(|e| e.to_string()).and_then(|r| r) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
+    let model: String = args
+        .opt("model")
+        .ok_or_else(|| format!("--model is required\n{USAGE}"))?;
+    let side = args.get(
+        "resize",
+        input_side(&model).ok_or_else(|| {
+            format!(
+                "--model: unknown network {model:?} (one of {})",
+                zoo::MODELS.join(", ")
+            )
+        })?,
+    );
+    let lenets = model == "lenet" || model == "bn_lenet";
+    let batch: usize = args.get("batch-size", if lenets { 256 } else { 32 });
+    let lr: f64 = args.get("lr", book_lr(&model));
+    let seed: u64 = args.get("seed", 0);
+    let (steps, runs): (usize, usize) = (args.get("steps", 20), args.get("runs", 7));
+    let latency_iters: usize = args.get("latency-iters", 200);
+    let only: String = args.get("only", String::new());
+    let wanted = |phase: &str| only.is_empty() || only == phase;
+
+    let name = model.clone();
+    let make = move || by_name::<f32>(&name).expect("the model's name was checked");
+    let net = make();
+    net.initialize(&Init::xavier(), seed)?;
+    let shards: usize = args.get("shards", if threads > 1 { 4 * threads } else { 1 });
+    let mut rng = StdRng::seed_from_u64(seed);
+    let x = Arc::new(Tensor::<f32>::rand_normal(
+        [batch, 1, side, side],
+        0.0,
+        1.0,
+        &mut rng,
+    )?);
+    let labels: Vec<usize> = (0..batch).map(|_| rng.random_range(0..10)).collect();
+    let x1 = Tensor::<f32>::rand_normal([1, 1, side, side], 0.0, 1.0, &mut rng)?;
+    net.predict(&x1)?;
+    let parallel = DataParallel::new(&net, make, shards, threads)?;
+    let mut trainer = Trainer::new(net.collect_params(), Sgd::new(lr));
+    println!(
+        "# kiln {} model={model} threads={threads} shards={shards} batch={batch} \
+         input={side}x{side} lr={lr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut train_step = || -> Result<(), Box<dyn Error>> {
+        parallel.gradient(Arc::clone(&x), &labels, trainer.random_key())?;
+        trainer.step(batch)?;
+        Ok(())
+    };
+    for _ in 0..3 {
+        train_step()?;
+    }
+    if wanted("train") {
+        report(
+            "train_img_per_s",
+            bench(&mut train_step, steps, runs)?,
+            Some(batch),
+        );
+    }
+    let infer = || -> Result<(), Box<dyn Error>> {
+        parallel.predict(Arc::clone(&x))?;
+        Ok(())
+    };
+    if wanted("infer") {
+        report("infer_img_per_s", bench(infer, steps, runs)?, Some(batch));
+    }
+    let single = || -> Result<(), Box<dyn Error>> {
+        net.forward(&Var::constant(x1.clone()))?;
+        Ok(())
+    };
+    if wanted("latency") {
+        report("latency_b1_us", bench(single, latency_iters, runs)?, None);
+    }
+    Ok(())
+}
