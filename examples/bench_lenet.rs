@@ -9,14 +9,10 @@
 
 mod common;
 
-use common::{bench, report, Args};
-use kiln::autograd::Var;
+use common::{bench_network, Args, BenchSpec};
 use kiln::nn::zoo::lenet;
-use kiln::nn::{Activation, Block, BlockExt, DataParallel, Init, Sgd, Trainer};
-use kiln::tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
-use kiln::tensor::Tensor;
+use kiln::nn::Activation;
 use std::error::Error;
-use std::sync::Arc;
 
 const USAGE: &str = "\
 Measures LeNet training and inference speed on synthetic data.
@@ -53,64 +49,25 @@ fn main() {
 }
 
 fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
-    let only: String = args.get("only", String::new());
-    let wanted = |phase: &str| only.is_empty() || only == phase;
-    let batch: usize = args.get("batch-size", 256);
-    let steps: usize = args.get("steps", 20);
-    let runs: usize = args.get("runs", 7);
-    let latency_iters: usize = args.get("latency-iters", 200);
-
-    let make = || lenet::<f32>(Activation::Sigmoid);
-    let net = make();
-    net.initialize(&Init::xavier(), 0)?;
-    // several shards per thread, so that a thread whose core is busier takes fewer
-    let shards: usize = args.get("shards", if threads > 1 { 4 * threads } else { 1 });
-    let parallel = DataParallel::new(&net, make, shards, threads)?;
-    let mut rng = StdRng::seed_from_u64(0);
-    // one batch trained on again and again, shared rather than copied each step
-    let x = Arc::new(Tensor::<f32>::rand_normal(
-        [batch, 1, 28, 28],
-        0.0,
-        1.0,
-        &mut rng,
-    )?);
-    let labels: Vec<usize> = (0..batch).map(|_| rng.random_range(0..10)).collect();
-    let x1 = Tensor::<f32>::rand_normal([1, 1, 28, 28], 0.0, 1.0, &mut rng)?;
-    net.predict(&x1)?;
-    let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.9));
+    let spec = BenchSpec {
+        side: 28,
+        batch: args.get("batch-size", 256),
+        lr: 0.9,
+        seed: 0,
+        warm_up: 5,
+        threads,
+        // several shards per thread, so that a thread whose core is busier takes fewer
+        shards: args.get("shards", if threads > 1 { 4 * threads } else { 1 }),
+        steps: args.get("steps", 20),
+        runs: args.get("runs", 7),
+        latency_iters: args.get("latency-iters", 200),
+        only: args.get("only", String::new()),
+    };
     println!(
-        "# kiln {} threads={threads} shards={shards} batch={batch}",
-        env!("CARGO_PKG_VERSION")
+        "# kiln {} threads={threads} shards={} batch={}",
+        env!("CARGO_PKG_VERSION"),
+        spec.shards,
+        spec.batch
     );
-
-    let mut train_step = || -> Result<(), Box<dyn Error>> {
-        parallel.gradient(Arc::clone(&x), &labels, trainer.random_key())?;
-        trainer.step(batch)?;
-        Ok(())
-    };
-    for _ in 0..5 {
-        train_step()?;
-    }
-    if wanted("train") {
-        report(
-            "train_img_per_s",
-            bench(&mut train_step, steps, runs)?,
-            Some(batch),
-        );
-    }
-    let infer = || -> Result<(), Box<dyn Error>> {
-        parallel.predict(Arc::clone(&x))?;
-        Ok(())
-    };
-    if wanted("infer") {
-        report("infer_img_per_s", bench(infer, steps, runs)?, Some(batch));
-    }
-    let single = || -> Result<(), Box<dyn Error>> {
-        net.forward(&Var::constant(x1.clone()))?;
-        Ok(())
-    };
-    if wanted("latency") {
-        report("latency_b1_us", bench(single, latency_iters, runs)?, None);
-    }
-    Ok(())
+    bench_network(|| lenet::<f32>(Activation::Sigmoid), &spec)
 }

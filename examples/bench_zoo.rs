@@ -9,14 +9,9 @@
 
 mod common;
 
-use common::{bench, report, Args};
-use kiln::autograd::Var;
+use common::{bench_network, Args, BenchSpec};
 use kiln::nn::zoo::{self, by_name, input_side};
-use kiln::nn::{Block, BlockExt, DataParallel, Init, Sgd, Trainer};
-use kiln::tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
-use kiln::tensor::Tensor;
 use std::error::Error;
-use std::sync::Arc;
 
 const USAGE: &str = "\
 Measures the speed of a network of the zoo (D2L chapter 7) on synthetic data.
@@ -83,62 +78,27 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
     let lenets = model == "lenet" || model == "bn_lenet";
     let batch: usize = args.get("batch-size", if lenets { 256 } else { 32 });
     let lr: f64 = args.get("lr", book_lr(&model));
-    let seed: u64 = args.get("seed", 0);
-    let (steps, runs): (usize, usize) = (args.get("steps", 20), args.get("runs", 7));
-    let latency_iters: usize = args.get("latency-iters", 200);
-    let only: String = args.get("only", String::new());
-    let wanted = |phase: &str| only.is_empty() || only == phase;
 
-    let name = model.clone();
-    let make = move || by_name::<f32>(&name).expect("the model's name was checked");
-    let net = make();
-    net.initialize(&Init::xavier(), seed)?;
-    let shards: usize = args.get("shards", if threads > 1 { 4 * threads } else { 1 });
-    let mut rng = StdRng::seed_from_u64(seed);
-    let x = Arc::new(Tensor::<f32>::rand_normal(
-        [batch, 1, side, side],
-        0.0,
-        1.0,
-        &mut rng,
-    )?);
-    let labels: Vec<usize> = (0..batch).map(|_| rng.random_range(0..10)).collect();
-    let x1 = Tensor::<f32>::rand_normal([1, 1, side, side], 0.0, 1.0, &mut rng)?;
-    net.predict(&x1)?;
-    let parallel = DataParallel::new(&net, make, shards, threads)?;
-    let mut trainer = Trainer::new(net.collect_params(), Sgd::new(lr));
+    let spec = BenchSpec {
+        side,
+        batch,
+        lr,
+        seed: args.get("seed", 0),
+        warm_up: 3,
+        threads,
+        shards: args.get("shards", if threads > 1 { 4 * threads } else { 1 }),
+        steps: args.get("steps", 20),
+        runs: args.get("runs", 7),
+        latency_iters: args.get("latency-iters", 200),
+        only: args.get("only", String::new()),
+    };
     println!(
-        "# kiln {} model={model} threads={threads} shards={shards} batch={batch} \
-         input={side}x{side} lr={lr}",
-        env!("CARGO_PKG_VERSION")
+        "# kiln {} model={model} threads={threads} shards={} batch={batch} input={side}x{side} lr={lr}",
+        env!("CARGO_PKG_VERSION"),
+        spec.shards
     );
-    let mut train_step = || -> Result<(), Box<dyn Error>> {
-        parallel.gradient(Arc::clone(&x), &labels, trainer.random_key())?;
-        trainer.step(batch)?;
-        Ok(())
-    };
-    for _ in 0..3 {
-        train_step()?;
-    }
-    if wanted("train") {
-        report(
-            "train_img_per_s",
-            bench(&mut train_step, steps, runs)?,
-            Some(batch),
-        );
-    }
-    let infer = || -> Result<(), Box<dyn Error>> {
-        parallel.predict(Arc::clone(&x))?;
-        Ok(())
-    };
-    if wanted("infer") {
-        report("infer_img_per_s", bench(infer, steps, runs)?, Some(batch));
-    }
-    let single = || -> Result<(), Box<dyn Error>> {
-        net.forward(&Var::constant(x1.clone()))?;
-        Ok(())
-    };
-    if wanted("latency") {
-        report("latency_b1_us", bench(single, latency_iters, runs)?, None);
-    }
-    Ok(())
+    bench_network(
+        move || by_name::<f32>(&model).expect("the model's name was checked"),
+        &spec,
+    )
 }

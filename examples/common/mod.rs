@@ -1,5 +1,5 @@
-//! Helpers shared by the examples: a small flag parser, an SVG line chart, and the timing
-//! and reporting of the bench examples (the format of `../shared/bench`).
+//! Helpers shared by the examples: a small flag parser, an SVG line chart, and the bench
+//! examples' measurement of a network (in the format of `../shared/bench`).
 
 #![allow(dead_code)]
 
@@ -200,4 +200,87 @@ pub fn report(tag: &str, per_call: Vec<f64>, items: Option<usize>) {
     let runs: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
     println!("{tag} {:.1}", median(values.clone()));
     println!("{tag}_best {top:.1}   # runs: {}", runs.join(" "));
+}
+
+/// What a bench example measures: a network of input side `side`, trained at batch
+/// `batch` with SGD at `lr` on one synthetic batch (drawn from `seed`) after `warm_up`
+/// steps, with its batches cut into `shards` shards on `threads` threads.
+pub struct BenchSpec {
+    pub side: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub seed: u64,
+    pub warm_up: usize,
+    pub threads: usize,
+    pub shards: usize,
+    pub steps: usize,
+    pub runs: usize,
+    pub latency_iters: usize,
+    /// `train`, `infer` or `latency` to measure only that; empty for all three.
+    pub only: String,
+}
+
+/// Measures the network `make` builds, as the reference scripts do, and prints
+/// `train_img_per_s`, `infer_img_per_s` and `latency_b1_us` (median, then best and every
+/// run): training is forward, loss, backward and SGD step, with the batch's shards shared
+/// by the threads (`kiln::nn::DataParallel`); inference is the batch's forward; latency
+/// is one image's forward.
+pub fn bench_network<N, F>(make: F, spec: &BenchSpec) -> Result<(), Box<dyn Error>>
+where
+    N: kiln::nn::Block<f32> + 'static,
+    F: Fn() -> N + Send + Sync + 'static,
+{
+    use kiln::autograd::Var;
+    use kiln::nn::{BlockExt, DataParallel, Init, Sgd, Trainer};
+    use kiln::tensor::rand::{rngs::StdRng, RngExt, SeedableRng};
+    use std::sync::Arc;
+    let wanted = |phase: &str| spec.only.is_empty() || spec.only == phase;
+    let (batch, side) = (spec.batch, spec.side);
+    let net = make();
+    net.initialize(&Init::xavier(), spec.seed)?;
+    let mut rng = StdRng::seed_from_u64(spec.seed);
+    // one batch trained on again and again, shared rather than copied each step
+    let x = Arc::new(Tensor::<f32>::rand_normal(
+        [batch, 1, side, side],
+        0.0,
+        1.0,
+        &mut rng,
+    )?);
+    let labels: Vec<usize> = (0..batch).map(|_| rng.random_range(0..10)).collect();
+    let x1 = Tensor::<f32>::rand_normal([1, 1, side, side], 0.0, 1.0, &mut rng)?;
+    net.predict(&x1)?;
+    let parallel = DataParallel::new(&net, make, spec.shards, spec.threads)?;
+    let mut trainer = Trainer::new(net.collect_params(), Sgd::new(spec.lr));
+    let mut train_step = || -> Result<(), Box<dyn Error>> {
+        parallel.gradient(Arc::clone(&x), &labels, trainer.random_key())?;
+        trainer.step(batch)?;
+        Ok(())
+    };
+    for _ in 0..spec.warm_up {
+        train_step()?;
+    }
+    if wanted("train") {
+        let times = bench(&mut train_step, spec.steps, spec.runs)?;
+        report("train_img_per_s", times, Some(batch));
+    }
+    let infer = || -> Result<(), Box<dyn Error>> {
+        parallel.predict(Arc::clone(&x))?;
+        Ok(())
+    };
+    if wanted("infer") {
+        report(
+            "infer_img_per_s",
+            bench(infer, spec.steps, spec.runs)?,
+            Some(batch),
+        );
+    }
+    let single = || -> Result<(), Box<dyn Error>> {
+        net.forward(&Var::constant(x1.clone()))?;
+        Ok(())
+    };
+    if wanted("latency") {
+        let times = bench(single, spec.latency_iters, spec.runs)?;
+        report("latency_b1_us", times, None);
+    }
+    Ok(())
 }

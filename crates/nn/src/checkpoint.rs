@@ -20,7 +20,7 @@ pub const PARAMS_MAGIC: [u8; 8] = *b"KILNPARM";
 pub const FORMAT_VERSION: u32 = 1;
 /// The format version of training-state files this build writes and reads (2: the state
 /// of any optimizer, update counts; 1 held SGD's momentum only).
-pub const STATE_FORMAT_VERSION: u32 = 2;
+pub const STATE_FORMAT_VERSION: u32 = 3;
 
 /// The format version of the files under `magic`.
 fn version_of(magic: [u8; 8]) -> u32 {
@@ -318,12 +318,15 @@ pub const STATE_MAGIC: [u8; 8] = *b"KILNSTAT";
 
 /// How far a training run has come: with the parameters and the optimizer's state, all a
 /// run needs to continue as if it had never stopped. The data order of epoch `e` depends
-/// only on `seed` and `e` (see `DataLoader::shuffle`), so these two numbers are the whole
-/// random state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// only on `seed` and `e` (see `DataLoader::shuffle`) and dropout's draws only on the seed
+/// and the trainer's update count, so these numbers are the whole random state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainingProgress {
     /// Epochs finished.
     pub epoch: u64,
+    /// Batches of epoch `epoch` (the next one) already trained: 0 at an epoch's end, more
+    /// when a run was stopped in the middle of an epoch; a resumed run skips them.
+    pub batches: u64,
     /// The seed of the run's data order.
     pub seed: u64,
 }
@@ -397,6 +400,26 @@ pub fn save_training_state<T: Float>(
     let bytes =
         encode_file(STATE_MAGIC, &body).map_err(|e| NnError::invalid("save_training_state", e))?;
     atomic_write(path, |w| w.write_all(&bytes))
+}
+
+/// Loads the parameters of a parameter file ([`save_parameters`]) or of a training-state
+/// file ([`save_training_state`]) into `params`, whichever `path` is: how a training run's
+/// checkpoint is evaluated. Every name and shape is checked before any value changes.
+pub fn load_weights<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<()> {
+    let bytes = fs::read(path).map_err(|source| NnError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |message: String| NnError::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    if bytes.starts_with(&STATE_MAGIC) {
+        let body: StateBody = decode_file(STATE_MAGIC, &bytes).map_err(bad)?;
+        set_parameters(params, &body.dtype, &body.params).map_err(bad)
+    } else {
+        decode_parameters(params, &bytes).map_err(bad)
+    }
 }
 
 /// Loads a state saved by [`save_training_state`] into `params` and `trainer` (both built

@@ -88,6 +88,7 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
             &net.collect_params(),
             &trainer,
             TrainingProgress {
+                batches: 0,
                 epoch: 1,
                 seed: SEED,
             },
@@ -103,6 +104,7 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
         assert_eq!(
             progress,
             TrainingProgress {
+                batches: 0,
                 epoch: 1,
                 seed: SEED
             }

@@ -89,7 +89,11 @@ fn resumes_bit_for_bit<O: Optimizer<f32> + Clone + 'static>(optimizer: O) {
     let first = net();
     let mut t1 = trainer(&first, &optimizer);
     train(&first, &mut t1, 0..3);
-    let progress = TrainingProgress { epoch: 3, seed: 0 };
+    let progress = TrainingProgress {
+        epoch: 3,
+        batches: 0,
+        seed: 0,
+    };
     save_training_state(&path, &first.collect_params(), &t1, progress).unwrap();
 
     let resumed = Sequential::new()
@@ -136,7 +140,11 @@ fn the_state_of_another_optimizer_or_format_is_refused() {
     let a = net();
     let mut sgd = Trainer::new(a.collect_params(), Sgd::new(0.1).momentum(0.9));
     train(&a, &mut sgd, 0..1);
-    let progress = TrainingProgress { epoch: 1, seed: 0 };
+    let progress = TrainingProgress {
+        epoch: 1,
+        batches: 0,
+        seed: 0,
+    };
     save_training_state(&path, &a.collect_params(), &sgd, progress).unwrap();
 
     let b = net();
