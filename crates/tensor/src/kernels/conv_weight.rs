@@ -1,0 +1,283 @@
+//! The direct convolution's weight gradient over [`Simd`] (f32): `dw[o, kk] += Σ_images
+//! Σ_n dy[o, n] · x[taps[kk] + pos(n)]`, in two forms — sums of position vectors reduced
+//! at the end, or (when the output channels fill whole vectors) the channels in the lanes.
+
+use super::conv::{Direct, PosVec, Runs};
+use crate::simd::{dispatch, Level, Simd};
+
+/// Weight gradient over several images. Each tile (a few output channels × a few taps)
+/// keeps its sums in registers while it runs over a chunk of images, and in a scratch row
+/// of vectors between chunks; the lanes are added into `dw` once at the end. Every sum
+/// meets the images and positions in the same order whatever the chunking, so the
+/// chunking changes the speed only.
+///
+/// # Safety
+/// As [`super::conv::forward`], for every (x, dy) pair; `dw` holds m · K values.
+pub(crate) unsafe fn backward_weight(
+    level: Level,
+    d: &Direct<'_>,
+    xs: &[&[f32]],
+    dys: &[&[f32]],
+    dw: &mut [f32],
+) {
+    assert!(dw.len() >= d.m * d.taps.len());
+    assert!(dys.iter().all(|dy| dy.len() >= d.m * d.n) && xs.len() == dys.len());
+    dispatch!(level, backward_weight_k(d: &Direct<'_>, xs: &[&[f32]], dys: &[&[f32]], dw: &mut [f32]))
+}
+
+#[inline(always)]
+fn backward_weight_k<S: Simd>(s: S, d: &Direct<'_>, xs: &[&[f32]], dys: &[&[f32]], dw: &mut [f32]) {
+    let (m, k) = (d.m, d.taps.len());
+    let mut scratch = vec![s.zero(); m * k];
+    let runs: Vec<Runs<S>> = d.pos.iter().map(|p: &PosVec| Runs::new(s, p)).collect();
+    // When the scratch fits in L1 beside an image (a narrow layer over a large plane,
+    // such as LeNet's first), run every tile over one image at a time so that the
+    // image's dy and x stay in L1 across the tiles; otherwise (many taps, small planes)
+    // run each tile over all the images, so its sums never leave the registers.
+    let chunk = if m * k * S::LANES * 4 <= 16 << 10 {
+        1
+    } else {
+        xs.len().max(1)
+    };
+    // with 32 registers: blocks of 4 channels (× 6 taps) for wide layers, up to 6 (× 4
+    // taps) for narrow ones; with 16: 3 × 3
+    let block = match (S::REGISTERS >= 32, m >= 8) {
+        (true, true) => 4,
+        (true, false) => 6,
+        (false, _) => 3,
+    };
+    for (xc, dc) in xs.chunks(chunk).zip(dys.chunks(chunk)) {
+        let mut o = 0;
+        while o < m {
+            let rows = (m - o).min(block);
+            let sums = &mut scratch[o * k..(o + rows) * k];
+            match rows {
+                1 => weight_rows::<S, 1>(s, d, &runs, xc, dc, sums, o),
+                2 => weight_rows::<S, 2>(s, d, &runs, xc, dc, sums, o),
+                3 => weight_rows::<S, 3>(s, d, &runs, xc, dc, sums, o),
+                4 => weight_rows::<S, 4>(s, d, &runs, xc, dc, sums, o),
+                5 => weight_rows::<S, 5>(s, d, &runs, xc, dc, sums, o),
+                _ => weight_rows::<S, 6>(s, d, &runs, xc, dc, sums, o),
+            }
+            o += rows;
+        }
+    }
+    for (dst, &sum) in dw.iter_mut().zip(&scratch) {
+        *dst += s.reduce_add(sum);
+    }
+}
+
+/// Output channels `o0 .. o0 + MR` (their sums are `sums`, MR rows of K vectors).
+#[inline(always)]
+fn weight_rows<S: Simd, const MR: usize>(
+    s: S,
+    d: &Direct<'_>,
+    runs: &[Runs<S>],
+    xs: &[&[f32]],
+    dys: &[&[f32]],
+    sums: &mut [S::V],
+    o0: usize,
+) {
+    // at most 24 sums with 32 registers, 9 with 16, so that they and the gathered
+    // inputs fit
+    let widest = match (S::REGISTERS >= 32, MR <= 4) {
+        (true, true) => 6,
+        (true, false) => 4,
+        (false, _) => 3,
+    };
+    let mut kk = 0;
+    while kk < d.taps.len() {
+        let cols = (d.taps.len() - kk).min(widest);
+        match cols {
+            1 => weight_tile::<S, MR, 1>(s, d, runs, kk, xs, dys, sums, o0),
+            2 => weight_tile::<S, MR, 2>(s, d, runs, kk, xs, dys, sums, o0),
+            3 => weight_tile::<S, MR, 3>(s, d, runs, kk, xs, dys, sums, o0),
+            4 => weight_tile::<S, MR, 4>(s, d, runs, kk, xs, dys, sums, o0),
+            5 => weight_tile::<S, MR, 5>(s, d, runs, kk, xs, dys, sums, o0),
+            _ => weight_tile::<S, MR, 6>(s, d, runs, kk, xs, dys, sums, o0),
+        }
+        kk += cols;
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn weight_tile<S: Simd, const MR: usize, const KR: usize>(
+    s: S,
+    d: &Direct<'_>,
+    runs: &[Runs<S>],
+    kk0: usize,
+    xs: &[&[f32]],
+    dys: &[&[f32]],
+    sums: &mut [S::V],
+    o0: usize,
+) {
+    let k = d.taps.len();
+    let mut sum = [[s.zero(); KR]; MR];
+    for (r, sum_r) in sum.iter_mut().enumerate() {
+        sum_r.copy_from_slice(&sums[r * k + kk0..r * k + kk0 + KR]);
+    }
+    for (x, dy) in xs.iter().zip(dys) {
+        for (v, (p, runs)) in d.pos.iter().zip(runs).enumerate() {
+            let mut xv = [s.zero(); KR];
+            let kind = if runs.segments <= 2 { 2 } else { 0 };
+            for (c, xc) in xv.iter_mut().enumerate() {
+                // SAFETY: the caller guarantees the offsets are inside x.
+                *xc = unsafe {
+                    if kind == 2 {
+                        runs.gather::<2>(s, x.as_ptr(), d.taps[kk0 + c])
+                    } else {
+                        runs.gather::<0>(s, x.as_ptr(), d.taps[kk0 + c])
+                    }
+                };
+            }
+            let valid = s.mask_first(p.valid);
+            for (r, sum_r) in sum.iter_mut().enumerate() {
+                // SAFETY: row o0 + r of dy; invalid lanes read as 0.
+                let dv =
+                    unsafe { s.load_masked(valid, dy.as_ptr().add((o0 + r) * d.n + v * S::LANES)) };
+                for (acc, &xc) in sum_r.iter_mut().zip(&xv) {
+                    *acc = s.fmadd(dv, xc, *acc);
+                }
+            }
+        }
+    }
+    for (r, sum_r) in sum.iter().enumerate() {
+        sums[r * k + kk0..r * k + kk0 + KR].copy_from_slice(sum_r);
+    }
+}
+
+/// Weight gradient with LANES output channels in the lanes of a vector, for layers whose
+/// output channels come in multiples of LANES (LeNet's conv2): `dw[o, kk] += Σ_images
+/// Σ_p x[taps[kk] + offsets[p]] · dy[o, p]`. Each tap's sums for LANES channels are one
+/// vector, fed by one broadcast input value and one row of the transposed dy per
+/// position: no masked, line-splitting input loads and no lane reductions, which bound
+/// [`backward_weight`] on such layers. Every sum runs over images, then positions, in
+/// order.
+///
+/// # Safety
+/// `m` a multiple of the level's lanes; every `taps[kk] + offsets[p]` inside each x;
+/// each dy holds m rows of `offsets.len()` values; `dw` holds m · K values.
+pub(crate) unsafe fn backward_weight_lanes(
+    level: Level,
+    xs: &[&[f32]],
+    taps: &[isize],
+    offsets: &[isize],
+    dys: &[&[f32]],
+    dw: &mut [f32],
+    m: usize,
+) {
+    assert!(m.is_multiple_of(level.lanes()) && dw.len() >= m * taps.len());
+    assert!(dys.iter().all(|dy| dy.len() >= m * offsets.len()) && xs.len() == dys.len());
+    dispatch!(level, lanes_k(xs: &[&[f32]], taps: &[isize], offsets: &[isize], dys: &[&[f32]], dw: &mut [f32], m: usize))
+}
+
+#[inline(always)]
+fn lanes_k<S: Simd>(
+    s: S,
+    xs: &[&[f32]],
+    taps: &[isize],
+    offsets: &[isize],
+    dys: &[&[f32]],
+    dw: &mut [f32],
+    m: usize,
+) {
+    let n = offsets.len();
+    // dy (m × n) of every image, transposed to (n × m)
+    let mut dyt = vec![0.0f32; dys.len() * n * m];
+    for (dy, t) in dys.iter().zip(dyt.chunks_exact_mut((n * m).max(1))) {
+        for (o, row) in dy.chunks_exact(n.max(1)).take(m).enumerate() {
+            for (p, &v) in row.iter().enumerate() {
+                t[p * m + o] = v;
+            }
+        }
+    }
+    let k = taps.len();
+    let steps: &[usize] = if S::REGISTERS >= 32 {
+        &[12, 8, 4, 2, 1]
+    } else {
+        &[8, 4, 2, 1]
+    };
+    for ob in (0..m).step_by(S::LANES) {
+        let mut kk = 0;
+        while kk < k {
+            let step = *steps.iter().find(|&&st| st <= k - kk).expect("1 fits");
+            let args = LanesTile {
+                xs,
+                taps: &taps[kk..kk + step],
+                offsets,
+                dyt: &dyt,
+                m,
+                ob,
+            };
+            let mut add = |sums: &[S::V]| {
+                // dw[ob + o, kk + t] += sums[t][o]: tap t's sums for channels ob..
+                for (t, &sum) in sums.iter().enumerate() {
+                    let lanes = s.to_array(sum);
+                    for (o, v) in lanes.iter().take(S::LANES).enumerate() {
+                        dw[(ob + o) * k + kk + t] += v;
+                    }
+                }
+            };
+            match step {
+                12 => add(&lanes_tile::<S, 12>(s, &args)),
+                8 => add(&lanes_tile::<S, 8>(s, &args)),
+                4 => add(&lanes_tile::<S, 4>(s, &args)),
+                2 => add(&lanes_tile::<S, 2>(s, &args)),
+                _ => add(&lanes_tile::<S, 1>(s, &args)),
+            }
+            kk += step;
+        }
+    }
+}
+
+struct LanesTile<'a> {
+    xs: &'a [&'a [f32]],
+    taps: &'a [isize],
+    offsets: &'a [isize],
+    dyt: &'a [f32],
+    m: usize,
+    ob: usize,
+}
+
+/// `TB` taps × LANES channels: positions four at a time, each tap's four input values
+/// broadcast from memory against the four positions' dy rows.
+#[inline(always)]
+fn lanes_tile<S: Simd, const TB: usize>(s: S, a: &LanesTile<'_>) -> [S::V; TB] {
+    let (n, m) = (a.offsets.len(), a.m);
+    // a fixed-size copy, so that the tap loops unroll and the sums stay in registers
+    let taps: [isize; TB] = std::array::from_fn(|t| a.taps[t]);
+    let mut acc = [s.zero(); TB];
+    for (i, x) in a.xs.iter().enumerate() {
+        let dyt = &a.dyt[i * n * m..(i + 1) * n * m];
+        let x = x.as_ptr();
+        let mut p = 0;
+        while p + 4 <= n {
+            // SAFETY: rows p..p + 4 of this image's transposed dy, LANES channels from ob.
+            let d: [S::V; 4] =
+                std::array::from_fn(|j| unsafe { s.load(dyt.as_ptr().add((p + j) * m + a.ob)) });
+            let base: [*const f32; 4] =
+                std::array::from_fn(|j| x.wrapping_offset(a.offsets[p + j]));
+            for t in 0..TB {
+                for j in 0..4 {
+                    // SAFETY: the caller guarantees tap + offset lies inside x.
+                    let v = s.splat(unsafe { *base[j].wrapping_offset(taps[t]) });
+                    acc[t] = s.fmadd(v, d[j], acc[t]);
+                }
+            }
+            p += 4;
+        }
+        while p < n {
+            // SAFETY: as above, for one position.
+            let d = unsafe { s.load(dyt.as_ptr().add(p * m + a.ob)) };
+            let b = x.wrapping_offset(a.offsets[p]);
+            for t in 0..TB {
+                // SAFETY: as above.
+                let v = s.splat(unsafe { *b.wrapping_offset(taps[t]) });
+                acc[t] = s.fmadd(v, d, acc[t]);
+            }
+            p += 1;
+        }
+    }
+    acc
+}
