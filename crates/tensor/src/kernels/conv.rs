@@ -111,7 +111,10 @@ impl<S: Simd> Runs<S> {
         x: *const f32,
         offset: isize,
     ) -> S::V {
-        let at = |r: usize| x.wrapping_offset(offset + self.bases[r]);
+        let at = {
+            #[inline(always)]
+            |r: usize| x.wrapping_offset(offset + self.bases[r])
+        };
         // SAFETY: the caller guarantees every valid lane's offset is inside the input; a
         // masked load touches only its lanes.
         unsafe {
@@ -302,7 +305,10 @@ fn forward_tile<S: Simd, const MR: usize, const NV: usize>(
             *acc_r = [s.splat(b_r); NV];
         }
     }
-    let runs: [Runs<S>; NV] = std::array::from_fn(|q| Runs::new(s, &pos[q]));
+    let mut runs = [Runs::new(s, &pos[0]); NV];
+    for (r, p) in runs.iter_mut().zip(pos) {
+        *r = Runs::new(s, p);
+    }
     match runs_kind(pos, S::LANES) {
         3 => forward_taps::<S, MR, NV, 3>(s, d.taps, &runs, x, w, &mut acc),
         1 => forward_taps::<S, MR, NV, 1>(s, d.taps, &runs, x, w, &mut acc),

@@ -2,7 +2,7 @@
 //! Σ_n dy[o, n] · x[taps[kk] + pos(n)]`, in two forms — sums of position vectors reduced
 //! at the end, or (when the output channels fill whole vectors) the channels in the lanes.
 
-use super::conv::{Direct, PosVec, Runs};
+use super::conv::{Direct, Runs};
 use crate::simd::{dispatch, Level, Simd};
 
 /// Weight gradient over several images. Each tile (a few output channels × a few taps)
@@ -29,7 +29,10 @@ pub(crate) unsafe fn backward_weight(
 fn backward_weight_k<S: Simd>(s: S, d: &Direct<'_>, xs: &[&[f32]], dys: &[&[f32]], dw: &mut [f32]) {
     let (m, k) = (d.m, d.taps.len());
     let mut scratch = vec![s.zero(); m * k];
-    let runs: Vec<Runs<S>> = d.pos.iter().map(|p: &PosVec| Runs::new(s, p)).collect();
+    let mut runs = Vec::with_capacity(d.pos.len());
+    for p in d.pos {
+        runs.push(Runs::new(s, p));
+    }
     // When the scratch fits in L1 beside an image (a narrow layer over a large plane,
     // such as LeNet's first), run every tile over one image at a time so that the
     // image's dy and x stay in L1 across the tiles; otherwise (many taps, small planes)
@@ -210,12 +213,15 @@ fn lanes_k<S: Simd>(
                 m,
                 ob,
             };
-            let mut add = |sums: &[S::V]| {
-                // dw[ob + o, kk + t] += sums[t][o]: tap t's sums for channels ob..
-                for (t, &sum) in sums.iter().enumerate() {
-                    let lanes = s.to_array(sum);
-                    for (o, v) in lanes.iter().take(S::LANES).enumerate() {
-                        dw[(ob + o) * k + kk + t] += v;
+            let mut add = {
+                #[inline(always)]
+                |sums: &[S::V]| {
+                    // dw[ob + o, kk + t] += sums[t][o]: tap t's sums for channels ob..
+                    for (t, &sum) in sums.iter().enumerate() {
+                        let lanes = s.to_array(sum);
+                        for (o, v) in lanes.iter().take(S::LANES).enumerate() {
+                            dw[(ob + o) * k + kk + t] += v;
+                        }
                     }
                 }
             };
@@ -254,8 +260,11 @@ fn lanes_tile<S: Simd, const TB: usize>(s: S, a: &LanesTile<'_>) -> [S::V; TB] {
         let mut p = 0;
         while p + 4 <= n {
             // SAFETY: rows p..p + 4 of this image's transposed dy, LANES channels from ob.
-            let d: [S::V; 4] =
-                std::array::from_fn(|j| unsafe { s.load(dyt.as_ptr().add((p + j) * m + a.ob)) });
+            let mut d = [s.zero(); 4];
+            for (j, dj) in d.iter_mut().enumerate() {
+                // SAFETY: as above.
+                *dj = unsafe { s.load(dyt.as_ptr().add((p + j) * m + a.ob)) };
+            }
             let base: [*const f32; 4] =
                 std::array::from_fn(|j| x.wrapping_offset(a.offsets[p + j]));
             for t in 0..TB {

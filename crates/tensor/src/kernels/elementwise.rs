@@ -54,17 +54,35 @@ fn map<S: Simd>(s: S, src: Option<&[f32]>, dst: &mut [f32], f: impl Fn(S::V) -> 
 
 #[inline(always)]
 fn exp_k<S: Simd>(s: S, src: &[f32], dst: &mut [f32]) {
-    map(s, Some(src), dst, |x| exp_v(s, x));
+    map(
+        s,
+        Some(src),
+        dst,
+        #[inline(always)]
+        |x| exp_v(s, x),
+    );
 }
 
 #[inline(always)]
 fn sigmoid_k<S: Simd>(s: S, src: &[f32], dst: &mut [f32]) {
-    map(s, Some(src), dst, |x| sigmoid_v(s, x));
+    map(
+        s,
+        Some(src),
+        dst,
+        #[inline(always)]
+        |x| sigmoid_v(s, x),
+    );
 }
 
 #[inline(always)]
 fn sigmoid_in_place_k<S: Simd>(s: S, x: &mut [f32]) {
-    map(s, None, x, |x| sigmoid_v(s, x));
+    map(
+        s,
+        None,
+        x,
+        #[inline(always)]
+        |x| sigmoid_v(s, x),
+    );
 }
 
 /// `dst[i] = e^src[i]` (`dst` as long as `src`).
@@ -112,12 +130,24 @@ fn zip_in_place<S: Simd>(s: S, grad: &mut [f32], y: &[f32], f: impl Fn(S::V, S::
 #[inline(always)]
 fn sigmoid_backward_k<S: Simd>(s: S, grad: &mut [f32], y: &[f32]) {
     let one = s.splat(1.0);
-    zip_in_place(s, grad, y, |g, y| s.mul(g, s.mul(y, s.sub(one, y))));
+    zip_in_place(
+        s,
+        grad,
+        y,
+        #[inline(always)]
+        |g, y| s.mul(g, s.mul(y, s.sub(one, y))),
+    );
 }
 
 #[inline(always)]
 fn relu_backward_k<S: Simd>(s: S, grad: &mut [f32], y: &[f32]) {
-    zip_in_place(s, grad, y, |g, y| s.select(s.gt(y, s.zero()), g, s.zero()));
+    zip_in_place(
+        s,
+        grad,
+        y,
+        #[inline(always)]
+        |g, y| s.select(s.gt(y, s.zero()), g, s.zero()),
+    );
 }
 
 /// `grad[i] ← grad[i] · y[i]·(1 − y[i])`: the sigmoid's backward step from its output.

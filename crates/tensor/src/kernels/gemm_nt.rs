@@ -105,7 +105,11 @@ fn nt_tile<S: Simd, const MR: usize, const NR: usize>(
     let mut totals = [0.0f32; 32];
     let mut i = 0;
     while i + 8 <= count {
-        let eight = s.reduce_add_8(std::array::from_fn(|t| sum[(i + t) / NR][(i + t) % NR]));
+        let mut group = [s.zero(); 8];
+        for (t, v) in group.iter_mut().enumerate() {
+            *v = sum[(i + t) / NR][(i + t) % NR];
+        }
+        let eight = s.reduce_add_8(group);
         totals[i..i + 8].copy_from_slice(&eight);
         i += 8;
     }
@@ -128,32 +132,35 @@ fn nt_sums<S: Simd, const MR: usize, const NR: usize>(
 ) -> [[S::V; NR]; MR] {
     let l = S::LANES;
     let mut sum = [[s.zero(); NR]; MR];
-    let mut step = |p: usize, full: bool| {
-        let m = s.mask_first(g.k - p);
-        let mut bv = [s.zero(); NR];
-        for (q, v) in bv.iter_mut().enumerate() {
-            let ptr = row0.wrapping_add(q * g.ldb + p);
-            // SAFETY: row q of the tile, lanes limited to k.
-            *v = unsafe {
-                if full {
-                    s.load(ptr)
-                } else {
-                    s.load_masked(m, ptr)
+    let mut step = {
+        #[inline(always)]
+        |p: usize, full: bool| {
+            let m = s.mask_first(g.k - p);
+            let mut bv = [s.zero(); NR];
+            for (q, v) in bv.iter_mut().enumerate() {
+                let ptr = row0.wrapping_add(q * g.ldb + p);
+                // SAFETY: row q of the tile, lanes limited to k.
+                *v = unsafe {
+                    if full {
+                        s.load(ptr)
+                    } else {
+                        s.load_masked(m, ptr)
+                    }
+                };
+            }
+            for (r, sum_r) in sum.iter_mut().enumerate() {
+                let ptr = a.as_ptr().wrapping_add(r * g.lda + p);
+                // SAFETY: row r of A, lanes limited to k.
+                let av = unsafe {
+                    if full {
+                        s.load(ptr)
+                    } else {
+                        s.load_masked(m, ptr)
+                    }
+                };
+                for (acc, &v) in sum_r.iter_mut().zip(&bv) {
+                    *acc = s.fmadd(av, v, *acc);
                 }
-            };
-        }
-        for (r, sum_r) in sum.iter_mut().enumerate() {
-            let ptr = a.as_ptr().wrapping_add(r * g.lda + p);
-            // SAFETY: row r of A, lanes limited to k.
-            let av = unsafe {
-                if full {
-                    s.load(ptr)
-                } else {
-                    s.load_masked(m, ptr)
-                }
-            };
-            for (acc, &v) in sum_r.iter_mut().zip(&bv) {
-                *acc = s.fmadd(av, v, *acc);
             }
         }
     };

@@ -165,10 +165,16 @@ fn col2im_k<S: Simd>(s: S, cols: &[f32], l: &Lowering, dx: &mut [f32]) {
                     let base = cols
                         .as_ptr()
                         .wrapping_add((c * l.kh + p) * l.kw * plane + (i - p) * l.w_out);
-                    let load = |q: usize| {
-                        // SAFETY: the mask limits the load to the w_out values of the row.
-                        unsafe {
-                            s.load_masked(masks[q], base.wrapping_add(q * plane).wrapping_sub(q))
+                    let load = {
+                        #[inline(always)]
+                        |q: usize| {
+                            // SAFETY: the mask limits the load to the w_out values of the row.
+                            unsafe {
+                                s.load_masked(
+                                    masks[q],
+                                    base.wrapping_add(q * plane).wrapping_sub(q),
+                                )
+                            }
                         }
                     };
                     let mut q = 0;

@@ -77,16 +77,19 @@ fn pool_2x2<S: Simd, const ARG: bool>(
                 s.mask_first((2 * count).saturating_sub(l)),
             );
             // SAFETY: the masks stop at 2·w_out values of each row, inside x.
-            let load = |r: *const f32| unsafe {
-                let (lo, hi) = if full {
-                    (s.load(r.add(2 * ow0)), s.load(r.add(2 * ow0 + l)))
-                } else {
-                    (
-                        s.load_masked(m_lo, r.add(2 * ow0)),
-                        s.load_masked(m_hi, r.add(2 * ow0 + l)),
-                    )
-                };
-                s.deinterleave(lo, hi)
+            let load = {
+                #[inline(always)]
+                |r: *const f32| unsafe {
+                    let (lo, hi) = if full {
+                        (s.load(r.add(2 * ow0)), s.load(r.add(2 * ow0 + l)))
+                    } else {
+                        (
+                            s.load_masked(m_lo, r.add(2 * ow0)),
+                            s.load_masked(m_hi, r.add(2 * ow0 + l)),
+                        )
+                    };
+                    s.deinterleave(lo, hi)
+                }
             };
             let (top, bottom) = (load(r0), load(r1));
             let out = s.mask_first(count);
@@ -185,9 +188,12 @@ fn unpool_k<S: Simd>(
                 )
             };
             let first = s.ramp_i((2 * oh * w + 2 * ow0) as i32, 2);
-            let pick = |offset: i32| {
-                let hit = s.eq_i(at, s.add_i(first, s.splat_i(offset)));
-                s.select(hit, d, s.zero())
+            let pick = {
+                #[inline(always)]
+                |offset: i32| {
+                    let hit = s.eq_i(at, s.add_i(first, s.splat_i(offset)));
+                    s.select(hit, d, s.zero())
+                }
             };
             let rows = [(pick(0), pick(1)), (pick(w as i32), pick(w as i32 + 1))];
             let (m_lo, m_hi) = (

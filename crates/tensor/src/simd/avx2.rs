@@ -241,8 +241,11 @@ unsafe impl Simd for Avx2 {
             // pairs reordered to [lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6]
             let even = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
             let odd = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
-            let order = |v: __m256| {
-                _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+            let order = {
+                #[inline(always)]
+                |v: __m256| {
+                    _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+                }
             };
             (order(even), order(odd))
         }

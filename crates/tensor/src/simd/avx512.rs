@@ -249,11 +249,14 @@ fn reduce_add_8(s: [__m512; 8]) -> __m256 {
     // SAFETY: AVX-512F is present (only reached through an `Avx512` value).
     unsafe {
         // lane l + 8: [s_q lanes 0..8 summed with 8..16 | s_q+1 likewise]
-        let pair = |a: __m512, b: __m512| {
-            _mm512_add_ps(
-                _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b),
-                _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b),
-            )
+        let pair = {
+            #[inline(always)]
+            |a: __m512, b: __m512| {
+                _mm512_add_ps(
+                    _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b),
+                    _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b),
+                )
+            }
         };
         let (a01, a23, a45, a67) = (
             pair(s[0], s[1]),
@@ -262,11 +265,14 @@ fn reduce_add_8(s: [__m512; 8]) -> __m256 {
             pair(s[6], s[7]),
         );
         // lane l + 4: 128-bit quarter i holds s_i (of four) lanes 0..4
-        let quad = |a: __m512, b: __m512| {
-            _mm512_add_ps(
-                _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
-                _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b),
-            )
+        let quad = {
+            #[inline(always)]
+            |a: __m512, b: __m512| {
+                _mm512_add_ps(
+                    _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
+                    _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b),
+                )
+            }
         };
         let (b0123, b4567) = (quad(a01, a23), quad(a45, a67));
         // lane l + 2: quarter i holds [s_i 0, s_i 1, s_i+4 0, s_i+4 1]

@@ -293,7 +293,11 @@ pub unsafe trait Simd: Copy + Send + Sync + 'static {
     /// side by side).
     #[inline(always)]
     fn reduce_add_8(self, s: [Self::V; 8]) -> [f32; 8] {
-        s.map(|v| self.reduce_add(v))
+        let mut out = [0.0f32; 8];
+        for (o, v) in out.iter_mut().zip(s) {
+            *o = self.reduce_add(v);
+        }
+        out
     }
 
     /// a > b (false where either is NaN).
