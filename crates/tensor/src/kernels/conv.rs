@@ -188,12 +188,12 @@ pub(crate) struct Direct<'a> {
     pub n: usize,
 }
 
-/// Output channels per block of the forward kernel.
-const fn forward_block(registers: usize) -> usize {
-    if registers >= 32 {
-        8
-    } else {
-        6
+/// Output channels per block of the forward kernel (see `forward_k`).
+const fn forward_block(registers: usize, whole: bool) -> usize {
+    match (registers >= 32, whole) {
+        (true, _) => 8,
+        (false, true) => 6,
+        (false, false) => 4,
     }
 }
 
@@ -231,10 +231,13 @@ fn forward_k<S: Simd>(
     y: &mut [MaybeUninit<f32>],
     epi: Epilogue<'_>,
 ) {
-    // blocks of 8 output channels (6 with 16 registers): each tap then loads two position
-    // vectors and 8 weights for 16 FMAs; 16 channels × 1 vector needed 18 loads for 16
-    // (LeNet's conv2 at batch 1 on AVX-512: 3.5-3.7 µs → 3.2-3.3 µs)
-    let block = forward_block(S::REGISTERS);
+    // blocks of 8 output channels: each tap then loads two position vectors and 8
+    // weights for 16 FMAs; 16 channels × 1 vector needed 18 loads for 16 (LeNet's conv2
+    // at batch 1 on AVX-512: 3.5-3.7 µs → 3.2-3.3 µs). With 16 registers, 6 channels
+    // where the vectors are whole rows (12 sums, 2 inputs, 1 weight), else 4: vectors
+    // that cross rows hold two masks each as well (6 spilled the sums on every tap).
+    let whole = runs_kind(d.pos, S::LANES) == 3;
+    let block = forward_block(S::REGISTERS, whole);
     let mut o = 0;
     while o < d.m {
         let rows = (d.m - o).min(block);
@@ -244,21 +247,22 @@ fn forward_k<S: Simd>(
             activation: epi.activation,
         };
         match rows {
-            1 => forward_rows::<S, 1>(s, d, x, w, y, epi),
-            2 => forward_rows::<S, 2>(s, d, x, w, y, epi),
-            3 => forward_rows::<S, 3>(s, d, x, w, y, epi),
-            4 => forward_rows::<S, 4>(s, d, x, w, y, epi),
-            5 => forward_rows::<S, 5>(s, d, x, w, y, epi),
-            6 => forward_rows::<S, 6>(s, d, x, w, y, epi),
-            7 => forward_rows::<S, 7>(s, d, x, w, y, epi),
-            _ => forward_rows::<S, 8>(s, d, x, w, y, epi),
+            1 => forward_rows::<S, 1>(s, d, x, w, y, epi, whole),
+            2 => forward_rows::<S, 2>(s, d, x, w, y, epi, whole),
+            3 => forward_rows::<S, 3>(s, d, x, w, y, epi, whole),
+            4 => forward_rows::<S, 4>(s, d, x, w, y, epi, whole),
+            5 => forward_rows::<S, 5>(s, d, x, w, y, epi, whole),
+            6 => forward_rows::<S, 6>(s, d, x, w, y, epi, whole),
+            7 => forward_rows::<S, 7>(s, d, x, w, y, epi, whole),
+            _ => forward_rows::<S, 8>(s, d, x, w, y, epi, whole),
         }
         o += rows;
     }
 }
 
 /// `MR` output channels; four or two position vectors at a time while there are few
-/// channels, so that enough sums hide the FMA latency.
+/// channels, so that enough sums hide the FMA latency (and fit the registers: `whole`
+/// says whether the vectors need masks).
 #[inline(always)]
 fn forward_rows<S: Simd, const MR: usize>(
     s: S,
@@ -267,16 +271,17 @@ fn forward_rows<S: Simd, const MR: usize>(
     w: &[f32],
     y: &mut [MaybeUninit<f32>],
     epi: Epilogue<'_>,
+    whole: bool,
 ) {
     let pos = d.pos;
     let mut v = 0;
-    if MR <= 2 {
+    if MR <= 2 && (whole || S::REGISTERS >= 32) {
         while v + 4 <= pos.len() {
             forward_tile::<S, MR, 4>(s, d, x, w, y, v, epi);
             v += 4;
         }
     }
-    if MR <= forward_block(S::REGISTERS) {
+    if MR <= forward_block(S::REGISTERS, whole) {
         while v + 2 <= pos.len() {
             forward_tile::<S, MR, 2>(s, d, x, w, y, v, epi);
             v += 2;
