@@ -45,10 +45,17 @@ impl Activation {
 
     /// Applies the function to every element, in place (vectorised for f32 sigmoid).
     pub fn apply_in_place<T: Float>(self, data: &mut [T]) {
+        self.apply_in_place_at(crate::simd::level(), data)
+    }
+
+    /// [`Activation::apply_in_place`] at `level`: what a kernel's task calls, with the
+    /// level its caller read (a task on another thread would read that thread's).
+    pub(crate) fn apply_in_place_at<T: Float>(self, level: crate::simd::Level, data: &mut [T]) {
         match self {
-            Activation::Sigmoid => match as_f32_mut(data) {
-                Some(f) => exp::sigmoid_in_place(f),
-                None => data.iter_mut().for_each(|v| *v = sigmoid(*v)),
+            Activation::Sigmoid => match (level.is_vector(), as_f32_mut(data)) {
+                (true, Some(f)) => elementwise::sigmoid_in_place(level, f),
+                (false, Some(f)) => f.iter_mut().for_each(|v| *v = exp::sigmoid_f32(*v)),
+                (_, None) => data.iter_mut().for_each(|v| *v = sigmoid(*v)),
             },
             Activation::Relu => data.iter_mut().for_each(|v| *v = relu(*v)),
             Activation::Tanh => data.iter_mut().for_each(|v| *v = v.tanh()),

@@ -102,7 +102,16 @@ fn bad_kiln_simd_stops_the_process_with_a_message() {
             eprintln!("cannot start a child process here: skipped");
             return;
         };
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        if !stdout.contains("running 1 test") {
+            // the child never reached the harness: an emulator that cannot start a
+            // program of its own architecture (qemu-user without binfmt)
+            eprintln!("a child process cannot run here ({}): skipped", out.status);
+            return;
+        }
         match error {
             Some(msg) => {
                 assert_eq!(out.status.code(), Some(2), "KILN_SIMD={value}: {stderr}");
@@ -112,7 +121,6 @@ fn bad_kiln_simd_stops_the_process_with_a_message() {
                 );
             }
             None => {
-                let stdout = String::from_utf8_lossy(&out.stdout);
                 assert!(out.status.success(), "KILN_SIMD={value}: {stderr}");
                 assert!(stdout.contains(&format!("level {value}")), "{stdout}");
             }

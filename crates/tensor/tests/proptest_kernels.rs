@@ -135,6 +135,14 @@ fn assert_close<T: Float>(a: &Tensor<T>, b: &Tensor<T>, tol: f64) -> Result<(), 
     Ok(())
 }
 
+/// `n` cases, or `PROPTEST_CASES` when it is set (CI's emulated runs take fewer).
+fn cases(n: u32) -> ProptestConfig {
+    let env = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    ProptestConfig::with_cases(env.unwrap_or(n))
+}
+
 /// A way to compute: a level and, for each kernel family, a path forced or left to the
 /// selector.
 #[derive(Clone, Copy, Debug)]
@@ -214,7 +222,7 @@ fn dot<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     #[test]
     fn conv2d_im2col_matches_reference_f64(c in conv_case()) {
@@ -327,7 +335,7 @@ fn pool_input<T: Float>(c: &PoolCase) -> Tensor<T> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     #[test]
     fn pooling_matches_reference(c in pool_case()) {
@@ -363,7 +371,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     /// The f32 GEMM (AVX-512 few-rows kernel where it applies, matrixmultiply elsewhere)
     /// against a loop in f64, with either operand transposed and β ∈ {0, 1}.
@@ -394,7 +402,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(cases(64))]
 
     /// `A·Bᵀ` (a dense layer's product) gives the same bits wherever B starts in memory:
     /// the kernel reads B by aligned loads when its rows share a cache-line offset, and
@@ -434,7 +442,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     /// The vectorised 2×2/stride-2 max pooling (f32) against the portable one (f64), values
     /// and argmax, with ties (values from a small set) so "first maximum" is exercised.
@@ -472,7 +480,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(cases(128))]
 
     /// Convolution, activation and max pooling in one pass equal the three ops in a row,
     /// forward and backward (to the convolution's output).

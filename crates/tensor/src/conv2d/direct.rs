@@ -181,7 +181,7 @@ fn forward_task<'a>(
             if let Some(a @ (Activation::Tanh | Activation::SoftRelu)) = activation {
                 // SAFETY: the kernel wrote every element of the image's output.
                 let y_n = unsafe { &mut *(y_n as *mut [MaybeUninit<f32>] as *mut [f32]) };
-                a.apply_in_place(y_n);
+                a.apply_in_place_at(level, y_n);
             }
         }
     }

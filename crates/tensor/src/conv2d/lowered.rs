@@ -83,7 +83,7 @@ pub(super) fn forward<T: Float>(
                     }
                 }
                 if let Some(a) = activation {
-                    a.apply_in_place(y_n);
+                    a.apply_in_place_at(level, y_n);
                 }
             }
         },

@@ -86,7 +86,7 @@ fn pooled_forward<T: Float>(
             max_pool_planes(&z, &pg, pool_path, sel.level, out, argmax);
         });
         if let Some(a) = activation {
-            a.apply_in_place(out);
+            a.apply_in_place_at(sel.level, out);
         }
     };
     let chunk = IMAGES_PER_TASK * pooled_image;

@@ -201,7 +201,6 @@ fn gemm_serial<T: Float>(
     c: MatMut<'_, T>,
 ) {
     use crate::kernels::{as_f32, as_f32_mut, gemm::Gemm, gemm_nt::GemmNt};
-    let c = c;
     let accumulate = beta == T::ONE;
     match select::path(level, alpha, &a, &b, beta, &c) {
         GemmPath::DotRows => {
