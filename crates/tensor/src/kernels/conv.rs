@@ -68,7 +68,7 @@ pub(crate) fn positions(
 
 impl PosVec {
     /// True when the vector is one run over every lane: a plain load reads it.
-    fn is_whole(&self, lanes: usize) -> bool {
+    pub(crate) fn is_whole(&self, lanes: usize) -> bool {
         self.segments == 1 && self.runs[0] == (0, lanes as u8)
     }
 }
@@ -192,7 +192,7 @@ pub(crate) struct Direct<'a> {
 const fn forward_block(registers: usize, whole: bool) -> usize {
     match (registers >= 32, whole) {
         (true, _) => 8,
-        (false, true) => 6,
+        (false, true) => 5,
         (false, false) => 4,
     }
 }
@@ -314,12 +314,14 @@ fn forward_tile<S: Simd, const MR: usize, const NV: usize>(
     for (r, p) in runs.iter_mut().zip(pos) {
         *r = Runs::new(s, p);
     }
-    match runs_kind(pos, S::LANES) {
-        3 => forward_taps::<S, MR, NV, 3>(s, d.taps, &runs, x, w, &mut acc),
-        1 => forward_taps::<S, MR, NV, 1>(s, d.taps, &runs, x, w, &mut acc),
-        2 => forward_taps::<S, MR, NV, 2>(s, d.taps, &runs, x, w, &mut acc),
-        _ => forward_taps::<S, MR, NV, 0>(s, d.taps, &runs, x, w, &mut acc),
-    }
+    // the sums go in and come out by value: through a reference, LLVM kept them in
+    // registers but also stored all of them on every tap (AVX2, LeNet's conv1)
+    let acc = match runs_kind(pos, S::LANES) {
+        3 => forward_taps::<S, MR, NV, 3>(s, d.taps, &runs, x, w, acc),
+        1 => forward_taps::<S, MR, NV, 1>(s, d.taps, &runs, x, w, acc),
+        2 => forward_taps::<S, MR, NV, 2>(s, d.taps, &runs, x, w, acc),
+        _ => forward_taps::<S, MR, NV, 0>(s, d.taps, &runs, x, w, acc),
+    };
     for (r, acc_r) in acc.iter().enumerate() {
         for (q, (&a, p)) in acc_r.iter().zip(pos).enumerate() {
             let a = match epi.activation {
@@ -353,8 +355,8 @@ fn forward_taps<S: Simd, const MR: usize, const NV: usize, const RUNS: usize>(
     runs: &[Runs<S>; NV],
     x: &[f32],
     w: &[f32],
-    acc: &mut [[S::V; NV]; MR],
-) {
+    mut acc: [[S::V; NV]; MR],
+) -> [[S::V; NV]; MR] {
     let k = taps.len();
     for (kk, &tap) in taps.iter().enumerate() {
         let mut xv = [s.zero(); NV];
@@ -370,6 +372,7 @@ fn forward_taps<S: Simd, const MR: usize, const NV: usize, const RUNS: usize>(
             }
         }
     }
+    acc
 }
 
 /// Input gradient: `dx[taps[kk] + pos(n)] += Σ_o w[o, kk] · dy[o, n]`, with w (m × K) and

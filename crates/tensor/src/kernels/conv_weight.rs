@@ -118,36 +118,83 @@ fn weight_tile<S: Simd, const MR: usize, const KR: usize>(
     let k = d.taps.len();
     let mut sum = [[s.zero(); KR]; MR];
     for (r, sum_r) in sum.iter_mut().enumerate() {
-        sum_r.copy_from_slice(&sums[r * k + kk0..r * k + kk0 + KR]);
+        for (c, v) in sum_r.iter_mut().enumerate() {
+            *v = sums[r * k + kk0 + c];
+        }
     }
+    // the sums go in and out of the position loop by value, and vectors that are whole
+    // rows (LeNet's conv1 with 8 lanes: every one) take a loop without masks: with AVX2's
+    // 16 registers, the masks of the general loop spilled a sum to memory on every step
+    let sum = if d.pos.iter().all(|p| p.is_whole(S::LANES)) {
+        weight_positions::<S, MR, KR, true>(s, d, runs, kk0, xs, dys, o0, sum)
+    } else {
+        weight_positions::<S, MR, KR, false>(s, d, runs, kk0, xs, dys, o0, sum)
+    };
+    for (r, sum_r) in sum.iter().enumerate() {
+        for (c, &v) in sum_r.iter().enumerate() {
+            sums[r * k + kk0 + c] = v;
+        }
+    }
+}
+
+/// The position loop of [`weight_tile`]; `WHOLE` when every vector is one whole run.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn weight_positions<S: Simd, const MR: usize, const KR: usize, const WHOLE: bool>(
+    s: S,
+    d: &Direct<'_>,
+    runs: &[Runs<S>],
+    kk0: usize,
+    xs: &[&[f32]],
+    dys: &[&[f32]],
+    o0: usize,
+    mut sum: [[S::V; KR]; MR],
+) -> [[S::V; KR]; MR] {
+    let taps = &d.taps[kk0..kk0 + KR];
     for (x, dy) in xs.iter().zip(dys) {
         for (v, (p, runs)) in d.pos.iter().zip(runs).enumerate() {
-            let mut xv = [s.zero(); KR];
-            let kind = if runs.segments <= 2 { 2 } else { 0 };
-            for (c, xc) in xv.iter_mut().enumerate() {
-                // SAFETY: the caller guarantees the offsets are inside x.
-                *xc = unsafe {
-                    if kind == 2 {
-                        runs.gather::<2>(s, x.as_ptr(), d.taps[kk0 + c])
+            let xv = if WHOLE {
+                gather_taps::<S, KR, 3>(s, runs, x, taps)
+            } else if runs.segments <= 2 {
+                gather_taps::<S, KR, 2>(s, runs, x, taps)
+            } else {
+                gather_taps::<S, KR, 0>(s, runs, x, taps)
+            };
+            let full = WHOLE || p.valid == S::LANES;
+            for (r, sum_r) in sum.iter_mut().enumerate() {
+                let at = dy.as_ptr().wrapping_add((o0 + r) * d.n + v * S::LANES);
+                // SAFETY: row o0 + r of dy; invalid lanes read as 0.
+                let dv = unsafe {
+                    if full {
+                        s.load(at)
                     } else {
-                        runs.gather::<0>(s, x.as_ptr(), d.taps[kk0 + c])
+                        s.load_masked(s.mask_first(p.valid), at)
                     }
                 };
-            }
-            let valid = s.mask_first(p.valid);
-            for (r, sum_r) in sum.iter_mut().enumerate() {
-                // SAFETY: row o0 + r of dy; invalid lanes read as 0.
-                let dv =
-                    unsafe { s.load_masked(valid, dy.as_ptr().add((o0 + r) * d.n + v * S::LANES)) };
                 for (acc, &xc) in sum_r.iter_mut().zip(&xv) {
                     *acc = s.fmadd(dv, xc, *acc);
                 }
             }
         }
     }
-    for (r, sum_r) in sum.iter().enumerate() {
-        sums[r * k + kk0..r * k + kk0 + KR].copy_from_slice(sum_r);
+    sum
+}
+
+/// The input values of `KR` taps for one position vector, by [`Runs::gather`]'s `RUNS`
+/// variant (fixed per vector, so that the choice stays out of the tap loop).
+#[inline(always)]
+fn gather_taps<S: Simd, const KR: usize, const RUNS: usize>(
+    s: S,
+    runs: &Runs<S>,
+    x: &[f32],
+    taps: &[isize],
+) -> [S::V; KR] {
+    let mut xv = [s.zero(); KR];
+    for (xc, &tap) in xv.iter_mut().zip(taps) {
+        // SAFETY: the caller guarantees the offsets are inside x.
+        *xc = unsafe { runs.gather::<RUNS>(s, x.as_ptr(), tap) };
     }
+    xv
 }
 
 /// Weight gradient with LANES output channels in the lanes of a vector, for layers whose
@@ -196,10 +243,12 @@ fn lanes_k<S: Simd>(
         }
     }
     let k = taps.len();
+    // taps per tile: their sums, four dy vectors and the broadcasts fit the registers
+    // (8 with AVX2 spilled a sum on every step)
     let steps: &[usize] = if S::REGISTERS >= 32 {
         &[12, 8, 4, 2, 1]
     } else {
-        &[8, 4, 2, 1]
+        &[6, 4, 2, 1]
     };
     for ob in (0..m).step_by(S::LANES) {
         let mut kk = 0;
@@ -228,6 +277,7 @@ fn lanes_k<S: Simd>(
             match step {
                 12 => add(&lanes_tile::<S, 12>(s, &args)),
                 8 => add(&lanes_tile::<S, 8>(s, &args)),
+                6 => add(&lanes_tile::<S, 6>(s, &args)),
                 4 => add(&lanes_tile::<S, 4>(s, &args)),
                 2 => add(&lanes_tile::<S, 2>(s, &args)),
                 _ => add(&lanes_tile::<S, 1>(s, &args)),

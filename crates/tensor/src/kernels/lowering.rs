@@ -145,54 +145,64 @@ pub(crate) fn im2row_s1(level: Level, x: &[f32], l: &Lowering, rows: &mut [f32])
 #[inline(always)]
 fn col2im_k<S: Simd>(s: S, cols: &[f32], l: &Lowering, dx: &mut [f32]) {
     let plane = l.h_out * l.w_out;
-    if l.ph == 0 && l.pw == 0 && l.w <= S::LANES {
-        // Gather instead of scatter: each input row's gradient is summed in a register from
-        // the column rows that read it, then stored once. (Adding into memory row by row
-        // makes each masked load wait on the overlapping masked store before it.)
-        // lanes q..q + w_out of an input row come from a column row shifted by q
-        let mut masks = [s.mask_first(0); 16];
-        for (q, m) in masks.iter_mut().enumerate().take(S::LANES) {
-            *m = s.mask_range(q as isize, (q + l.w_out) as isize);
+    if l.ph == 0 && l.pw == 0 && l.w <= 16 {
+        // Gather instead of scatter: each input row's gradient is summed in registers (one
+        // per LANES columns) from the column rows that read it, then stored once. (Adding
+        // into memory row by row makes each masked load wait on the overlapping masked
+        // store before it.) Lanes q..q + w_out of an input row come from a column row
+        // shifted by q; chunk t of the row holds its columns tL..tL + L.
+        let chunks = l.w.div_ceil(S::LANES);
+        let mut masks = [[s.mask_first(0); 16]; 4];
+        for (t, masks_t) in masks.iter_mut().enumerate().take(chunks) {
+            let first = (t * S::LANES) as isize;
+            for (q, m) in masks_t.iter_mut().enumerate().take(l.kw) {
+                *m = s.mask_range(q as isize - first, (q + l.w_out) as isize - first);
+            }
         }
-        let row_mask = s.mask_first(l.w);
         for (c, dx_c) in dx.chunks_exact_mut(l.h * l.w).take(l.c).enumerate() {
             for (i, dx_row) in dx_c.chunks_exact_mut(l.w).enumerate() {
-                // two running sums, so that each add waits on the one before it only half
-                // as often
-                let (mut even, mut odd) = (s.zero(), s.zero());
-                for p in (i + 1).saturating_sub(l.h_out)..l.kh.min(i + 1) {
-                    // column row (c, p, q) read at output row i − p, shifted left by q
-                    let base = cols
-                        .as_ptr()
-                        .wrapping_add((c * l.kh + p) * l.kw * plane + (i - p) * l.w_out);
-                    let load = {
-                        #[inline(always)]
-                        |q: usize| {
-                            // SAFETY: the mask limits the load to the w_out values of the row.
-                            unsafe {
-                                s.load_masked(
-                                    masks[q],
-                                    base.wrapping_add(q * plane).wrapping_sub(q),
-                                )
+                for (t, masks_t) in masks.iter().enumerate().take(chunks) {
+                    let first = t * S::LANES;
+                    // two running sums, so that each add waits on the one before it only
+                    // half as often
+                    let (mut even, mut odd) = (s.zero(), s.zero());
+                    for p in (i + 1).saturating_sub(l.h_out)..l.kh.min(i + 1) {
+                        // column row (c, p, q) read at output row i − p, shifted left by q
+                        let base = cols.as_ptr().wrapping_add(
+                            (c * l.kh + p) * l.kw * plane + (i - p) * l.w_out + first,
+                        );
+                        let load = {
+                            #[inline(always)]
+                            |q: usize| {
+                                // SAFETY: the mask limits the load to the w_out values of
+                                // the row.
+                                unsafe {
+                                    s.load_masked(
+                                        masks_t[q],
+                                        base.wrapping_add(q * plane).wrapping_sub(q),
+                                    )
+                                }
                             }
+                        };
+                        let mut q = 0;
+                        while q + 1 < l.kw {
+                            even = s.add(even, load(q));
+                            odd = s.add(odd, load(q + 1));
+                            q += 2;
                         }
+                        if q < l.kw {
+                            even = s.add(even, load(q));
+                        }
+                    }
+                    let acc = s.add(even, odd);
+                    let row_mask = s.mask_first(l.w - first);
+                    // SAFETY: the mask stops at the row's w values.
+                    unsafe {
+                        let at = dx_row.as_mut_ptr().add(first);
+                        let old = s.load_masked(row_mask, at);
+                        s.store_masked(at, row_mask, s.add(acc, old))
                     };
-                    let mut q = 0;
-                    while q + 1 < l.kw {
-                        even = s.add(even, load(q));
-                        odd = s.add(odd, load(q + 1));
-                        q += 2;
-                    }
-                    if q < l.kw {
-                        even = s.add(even, load(q));
-                    }
                 }
-                let acc = s.add(even, odd);
-                // SAFETY: w ≤ LANES values of the row.
-                unsafe {
-                    let old = s.load_masked(row_mask, dx_row.as_ptr());
-                    s.store_masked(dx_row.as_mut_ptr(), row_mask, s.add(acc, old))
-                };
             }
         }
         return;
