@@ -238,6 +238,8 @@ fn forward_k<S: Simd>(
     // that cross rows hold two masks each as well (6 spilled the sums on every tap).
     let whole = runs_kind(d.pos, S::LANES) == 3;
     let block = forward_block(S::REGISTERS, whole);
+    // the channels in blocks of equal size (16 → 4 × 4, not 5 + 5 + 5 + 1)
+    let block = d.m.div_ceil(d.m.div_ceil(block).max(1)).max(1);
     let mut o = 0;
     while o < d.m {
         let rows = (d.m - o).min(block);
@@ -279,6 +281,13 @@ fn forward_rows<S: Simd, const MR: usize>(
         while v + 4 <= pos.len() {
             forward_tile::<S, MR, 4>(s, d, x, w, y, v, epi);
             v += 4;
+        }
+    }
+    // 3 × 3 with 16 registers: 9 sums, and 6 loads per 9 FMAs
+    if MR == 3 && whole && S::REGISTERS < 32 {
+        while v + 3 <= pos.len() {
+            forward_tile::<S, MR, 3>(s, d, x, w, y, v, epi);
+            v += 3;
         }
     }
     if MR <= forward_block(S::REGISTERS, whole) {
