@@ -1,7 +1,7 @@
 //! Lowering a convolution to matrix products: im2col unfolds one image's receptive fields
 //! into the columns of a matrix, im2row into its rows (the layout the weight gradient
 //! multiplies by), and col2im folds column gradients back onto the image. Stride-1,
-//! dilation-1 f32 lowerings take the vector kernels of [`crate::kernels::lowering`] at a
+//! dilation-1 f32 lowerings take the vector kernels of `kernels::lowering` at a
 //! vector level.
 
 use super::ConvGeometry;

@@ -1,7 +1,7 @@
 //! e^x and the logistic function for f32 slices, vectorised: a degree-6 polynomial on
 //! [−ln2/2, ln2/2] after range reduction (Cephes' `expf`, within 2 ulp of the true value).
 //! The portable functions below are the twins of the vector kernels of
-//! [`super::elementwise`], which compute the same formula.
+//! `kernels::elementwise`, which compute the same formula.
 
 /// Cephes' coefficients of (e^r − 1 − r) / r² on [−ln2/2, ln2/2], highest degree first.
 pub(crate) const EXP_POLY: [f32; 6] = [

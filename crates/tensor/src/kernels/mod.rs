@@ -56,7 +56,7 @@ pub fn vec_from_f32<T: Float>(v: Vec<f32>) -> Option<Vec<T>> {
 
 /// `dst[i] = table[src[i]]`: how image bytes become values (a table holds the
 /// transform of each of the 256 byte values). For f32 at a vector level the lookups are
-/// gathers where the instruction set has them ([`gather`]).
+/// gathers where the instruction set has them (`kernels::gather`).
 ///
 /// # Panics
 /// If `dst` and `src` differ in length.

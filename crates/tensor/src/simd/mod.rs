@@ -1,6 +1,6 @@
 //! The instruction-set level the f32 kernels run at, chosen once per process, and the
 //! vector abstraction they are written over. A kernel is one generic function over
-//! [`Simd`]; [`dispatch!`] compiles it once per instruction set (AVX-512: 16 lanes,
+//! [`Simd`]; the crate's `dispatch!` macro compiles it once per instruction set (AVX-512: 16 lanes,
 //! AVX2 + FMA: 8, NEON: 4) and runs the one the level names. [`Level::Scalar`] is the
 //! portable path: the callers' plain loops and `matrixmultiply`, for f64 and any CPU.
 //!
