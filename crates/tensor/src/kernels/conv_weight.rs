@@ -250,6 +250,40 @@ fn lanes_k<S: Simd>(
     } else {
         &[6, 4, 2, 1]
     };
+    // With 16 registers and channels in pairs of vectors: 4 taps × 2 vectors of channels,
+    // positions two at a time, so that each broadcast input feeds two FMAs (one per
+    // vector) instead of one.
+    if S::REGISTERS < 32 && m.is_multiple_of(2 * S::LANES) {
+        for ob in (0..m).step_by(2 * S::LANES) {
+            let mut kk = 0;
+            while kk < k {
+                let step = if k - kk >= 4 { 4 } else { 1 };
+                let args = LanesTile {
+                    xs,
+                    taps: &taps[kk..kk + step],
+                    offsets,
+                    dyt: &dyt,
+                    m,
+                    ob,
+                };
+                let sums: &[[S::V; 2]] = match step {
+                    4 => &lanes_pair_tile::<S, 4>(s, &args),
+                    _ => &lanes_pair_tile::<S, 1>(s, &args),
+                };
+                // dw[ob + b·LANES + o, kk + t] += sums[t][b][o]
+                for (t, pair) in sums.iter().enumerate() {
+                    for (b, &sum) in pair.iter().enumerate() {
+                        let lanes = s.to_array(sum);
+                        for (o, v) in lanes.iter().take(S::LANES).enumerate() {
+                            dw[(ob + b * S::LANES + o) * k + kk + t] += v;
+                        }
+                    }
+                }
+                kk += step;
+            }
+        }
+        return;
+    }
     for ob in (0..m).step_by(S::LANES) {
         let mut kk = 0;
         while kk < k {
@@ -294,6 +328,45 @@ struct LanesTile<'a> {
     dyt: &'a [f32],
     m: usize,
     ob: usize,
+}
+
+/// `TB` taps × 2·LANES channels (two vectors from `ob`): positions two at a time, each
+/// tap's two input values broadcast against the two positions' dy rows of both vectors.
+/// Every sum runs over images, then positions, in order, as in [`lanes_tile`].
+#[inline(always)]
+fn lanes_pair_tile<S: Simd, const TB: usize>(s: S, a: &LanesTile<'_>) -> [[S::V; 2]; TB] {
+    let (n, m, l) = (a.offsets.len(), a.m, S::LANES);
+    let mut taps = [0isize; TB];
+    taps.copy_from_slice(&a.taps[..TB]);
+    let mut acc = [[s.zero(); 2]; TB];
+    for (i, x) in a.xs.iter().enumerate() {
+        let dyt = &a.dyt[i * n * m..(i + 1) * n * m];
+        let x = x.as_ptr();
+        let mut p = 0;
+        while p < n {
+            let np = if p + 2 <= n { 2 } else { 1 };
+            let mut d = [[s.zero(); 2]; 2];
+            for (j, dj) in d.iter_mut().enumerate().take(np) {
+                for (b, db) in dj.iter_mut().enumerate() {
+                    // SAFETY: row p + j of this image's transposed dy, LANES channels from
+                    // ob + b·LANES (ob + 2·LANES ≤ m).
+                    *db = unsafe { s.load(dyt.as_ptr().add((p + j) * m + a.ob + b * l)) };
+                }
+            }
+            for (t, acc_t) in acc.iter_mut().enumerate() {
+                for (j, dj) in d.iter().enumerate().take(np) {
+                    let at = x.wrapping_offset(a.offsets[p + j] + taps[t]);
+                    // SAFETY: the caller guarantees tap + offset lies inside x.
+                    let v = s.splat(unsafe { *at });
+                    for (acc_tb, &db) in acc_t.iter_mut().zip(dj) {
+                        *acc_tb = s.fmadd(v, db, *acc_tb);
+                    }
+                }
+            }
+            p += np;
+        }
+    }
+    acc
 }
 
 /// `TB` taps × LANES channels: positions four at a time, each tap's four input values
