@@ -3,7 +3,7 @@
 //! what it returns.
 
 use crate::float::Float;
-use crate::kernels::{as_f32, as_f32_mut, exp};
+use crate::kernels::{as_f32, as_f32_mut, elementwise, exp};
 use crate::tensor::Tensor;
 use crate::unary::{relu, sigmoid, softrelu, softsign};
 
@@ -49,10 +49,17 @@ impl Activation {
 
     /// Applies the function to every element, in place (vectorised for f32 sigmoid).
     pub fn apply_in_place<T: Float>(self, data: &mut [T]) {
+        self.apply_in_place_at(crate::simd::level(), data)
+    }
+
+    /// [`Activation::apply_in_place`] at `level`: what a kernel's task calls, with the
+    /// level its caller read (a task on another thread would read that thread's).
+    pub(crate) fn apply_in_place_at<T: Float>(self, level: crate::simd::Level, data: &mut [T]) {
         match self {
-            Activation::Sigmoid => match as_f32_mut(data) {
-                Some(f) => exp::sigmoid_in_place(f),
-                None => data.iter_mut().for_each(|v| *v = sigmoid(*v)),
+            Activation::Sigmoid => match (level.is_vector(), as_f32_mut(data)) {
+                (true, Some(f)) => elementwise::sigmoid_in_place(level, f),
+                (false, Some(f)) => f.iter_mut().for_each(|v| *v = exp::sigmoid_f32(*v)),
+                (_, None) => data.iter_mut().for_each(|v| *v = sigmoid(*v)),
             },
             Activation::Relu => data.iter_mut().for_each(|v| *v = relu(*v)),
             Activation::Tanh => data.iter_mut().for_each(|v| *v = v.tanh()),
@@ -105,19 +112,13 @@ impl Activation {
             y.len(),
             "Activation::backward_in_place: lengths differ"
         );
+        // the level is read here, on the calling thread, for every chunk
+        let level = crate::simd::level();
         let step = |g: &mut [T], y: &[T]| {
-            #[cfg(target_arch = "x86_64")]
-            if let (true, Some(gf), Some(yf)) = (crate::kernels::avx512(), as_f32_mut(g), as_f32(y))
-            {
+            if let (true, Some(gf), Some(yf)) = (level.is_vector(), as_f32_mut(g), as_f32(y)) {
                 match self {
-                    // SAFETY: AVX-512F is present; the lengths are equal.
-                    Activation::Sigmoid => {
-                        return unsafe { crate::kernels::avx512::sigmoid_backward(gf, yf) }
-                    }
-                    // SAFETY: as above.
-                    Activation::Relu => {
-                        return unsafe { crate::kernels::avx512::relu_backward(gf, yf) }
-                    }
+                    Activation::Sigmoid => return elementwise::sigmoid_backward(level, gf, yf),
+                    Activation::Relu => return elementwise::relu_backward(level, gf, yf),
                     _ => {}
                 }
             }
@@ -161,8 +162,12 @@ mod tests {
             }
             assert_eq!(Activation::from_name(act.as_str()), Some(act));
         }
-        // the vectorised f32 steps agree with the formula, tails and parallel chunks included
-        for len in [1, 17, 40_000] {
+        // the vectorised f32 steps agree with the formula, tails and parallel chunks
+        // included, at every level
+        for (level, len) in crate::simd::Level::supported()
+            .into_iter()
+            .flat_map(|l| [(l, 1), (l, 17), (l, 40_000)])
+        {
             let y: Vec<f32> = (0..len)
                 .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.3)
                 .collect();
@@ -171,12 +176,12 @@ mod tests {
                 .collect();
             for act in [Activation::Sigmoid, Activation::Relu] {
                 let mut fast = g.clone();
-                act.backward_in_place(&mut fast, &y);
+                crate::simd::with_level(level, || act.backward_in_place(&mut fast, &y)).unwrap();
                 for i in 0..len {
                     let expect = g[i] * act.derivative_from_output(y[i]);
                     assert!(
                         (fast[i] - expect).abs() <= 1e-7,
-                        "{act:?} [{i}]: {} vs {expect}",
+                        "{act:?} at {level} [{i}]: {} vs {expect}",
                         fast[i]
                     );
                 }

@@ -1,11 +1,9 @@
 //! The element types kiln computes in: `f32` for training, `f64` for gradient checks.
 //! [`Float`] is the one trait that kernels are generic over.
 
-use std::cell::RefCell;
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
-use std::thread::LocalKey;
 
 /// The element type of a tensor, as a value (for checkpoints and error messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -106,12 +104,6 @@ pub trait Float:
     fn write_le(self, out: &mut Vec<u8>);
     /// Reads one value from exactly `DTYPE.size()` little-endian bytes.
     fn read_le(bytes: &[u8]) -> Self;
-    /// This thread's buffers of this type kept for reuse (see [`Tensor::recycle`]).
-    ///
-    /// [`Tensor::recycle`]: crate::Tensor::recycle
-    #[doc(hidden)]
-    fn recycled() -> &'static LocalKey<RefCell<Vec<Vec<Self>>>>;
-
     /// General matrix multiply `C ← α·A·B + β·C` through `matrixmultiply`, with
     /// A `m × k`, B `k × n`, C `m × n`, each given by a pointer and its row and column
     /// strides in elements (a transposed operand is the same memory with strides swapped).
@@ -210,12 +202,6 @@ macro_rules! impl_float {
                 let mut b = [0u8; std::mem::size_of::<$t>()];
                 b.copy_from_slice(bytes);
                 $t::from_le_bytes(b)
-            }
-            fn recycled() -> &'static LocalKey<RefCell<Vec<Vec<Self>>>> {
-                thread_local! {
-                    static KEPT: RefCell<Vec<Vec<$t>>> = const { RefCell::new(Vec::new()) };
-                }
-                &KEPT
             }
             unsafe fn gemm_raw(
                 m: usize,

@@ -3,7 +3,9 @@
 //! The bottom layer of kiln: n-d arrays of `f32` and `f64` ([`Tensor`]) with NumPy
 //! broadcasting, reductions, softmax, matrix products through `matrixmultiply`, 2-d
 //! convolution lowered to im2col + GEMM, and pooling. Every fallible function returns
-//! [`Result`] with a [`TensorError`] that names the op and the shapes.
+//! [`Result`] with a [`TensorError`] that names the op and the shapes. The f32 kernels
+//! run at the instruction-set level of [`simd`] (AVX-512, AVX2, NEON or portable),
+//! chosen once per process and forceable per thread.
 //!
 //! ```
 //! use kiln_tensor::{conv2d::reference::corr2d, Tensor};
@@ -31,6 +33,7 @@ mod recycle;
 pub mod reduce;
 mod scratch;
 pub mod shape;
+pub mod simd;
 pub mod softmax;
 pub mod tensor;
 pub mod unary;

@@ -6,7 +6,33 @@
 //! back by [`Tensor::recycle`](crate::Tensor::recycle): a kernel output takes one of
 //! this thread's kept buffers when one fits.
 
-use crate::float::Float;
+use crate::float::{DType, Float};
+use std::any::Any;
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
+thread_local! {
+    static KEPT_F32: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    static KEPT_F64: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `f` on this thread's kept buffers of `T`, unless they are in use (a nested call).
+fn with_kept<T: Float, R>(f: impl FnOnce(&mut Vec<Vec<T>>) -> R) -> Option<R> {
+    fn run<U: 'static, T: 'static, R>(
+        key: &'static LocalKey<RefCell<Vec<Vec<U>>>>,
+        f: impl FnOnce(&mut Vec<Vec<T>>) -> R,
+    ) -> Option<R> {
+        key.with(|cell| {
+            let mut kept = cell.try_borrow_mut().ok()?;
+            let any: &mut dyn Any = &mut *kept;
+            any.downcast_mut::<Vec<Vec<T>>>().map(f)
+        })
+    }
+    match T::DTYPE {
+        DType::F32 => run(&KEPT_F32, f),
+        DType::F64 => run(&KEPT_F64, f),
+    }
+}
 
 /// Buffers smaller than this are left to the allocator, which reuses them well.
 const MIN_BYTES: usize = 64 * 1024;
@@ -19,15 +45,15 @@ const KEPT_BYTES: usize = 64 << 20;
 /// capacity is between `len` and `2·len` (the smallest such), else a new allocation.
 pub(crate) fn with_capacity<T: Float>(len: usize) -> Vec<T> {
     if len * std::mem::size_of::<T>() >= MIN_BYTES {
-        let kept = T::recycled().with(|kept| {
-            let mut kept = kept.try_borrow_mut().ok()?;
+        let kept = with_kept::<T, _>(|kept| {
             let (i, _) = kept
                 .iter()
                 .enumerate()
                 .filter(|(_, b)| (len..=2 * len).contains(&b.capacity()))
                 .min_by_key(|(_, b)| b.capacity())?;
             Some(kept.swap_remove(i))
-        });
+        })
+        .flatten();
         if let Some(mut buffer) = kept {
             buffer.clear();
             return buffer;
@@ -42,16 +68,14 @@ pub(crate) fn recycle<T: Float>(buffer: Vec<T>) {
     if buffer.capacity() * std::mem::size_of::<T>() < MIN_BYTES {
         return;
     }
-    T::recycled().with(|kept| {
-        if let Ok(mut kept) = kept.try_borrow_mut() {
-            kept.push(buffer);
-            let bytes = |kept: &Vec<Vec<T>>| -> usize {
-                kept.iter().map(|b| b.capacity()).sum::<usize>() * std::mem::size_of::<T>()
-            };
-            while kept.len() > KEPT || bytes(&kept) > KEPT_BYTES {
-                let smallest = (0..kept.len()).min_by_key(|&i| kept[i].capacity());
-                smallest.map(|i| kept.swap_remove(i));
-            }
+    with_kept::<T, _>(|kept| {
+        kept.push(buffer);
+        let bytes = |kept: &Vec<Vec<T>>| -> usize {
+            kept.iter().map(|b| b.capacity()).sum::<usize>() * std::mem::size_of::<T>()
+        };
+        while kept.len() > KEPT || bytes(kept) > KEPT_BYTES {
+            let smallest = (0..kept.len()).min_by_key(|&i| kept[i].capacity());
+            smallest.map(|i| kept.swap_remove(i));
         }
     });
 }
@@ -84,29 +108,28 @@ mod tests {
     #[test]
     fn small_buffers_are_not_kept_and_the_keep_is_bounded_in_count_and_bytes() {
         recycle(vec![0.0f32; 16]);
-        f32::recycled().with(|k| assert!(k.borrow().iter().all(|b| b.capacity() > 16)));
+        with_kept::<f32, _>(|k| assert!(k.iter().all(|b| b.capacity() > 16))).unwrap();
         for i in 0..KEPT + 3 {
             recycle(vec![0.0f64; MIN_BYTES + i]);
         }
-        f64::recycled().with(|k| {
-            let kept = k.borrow();
+        with_kept::<f64, _>(|kept| {
             assert_eq!(kept.len(), KEPT);
             // the three smallest went
             assert!(kept.iter().all(|b| b.capacity() >= MIN_BYTES + 3));
-        });
+        })
+        .unwrap();
         // a large buffer makes room by freeing the smallest ones
         recycle(Vec::<f64>::with_capacity(KEPT_BYTES / 8 - MIN_BYTES));
-        f64::recycled().with(|k| {
-            let kept = k.borrow();
+        with_kept::<f64, _>(|kept| {
             let total: usize = kept.iter().map(|b| b.capacity() * 8).sum();
             assert!(total <= KEPT_BYTES, "{total} bytes kept");
             assert!(kept
                 .iter()
                 .any(|b| b.capacity() == KEPT_BYTES / 8 - MIN_BYTES));
-        });
+        })
+        .unwrap();
         // one beyond the whole budget is not kept
         recycle(Vec::<f64>::with_capacity(KEPT_BYTES / 8 + 1));
-        f64::recycled()
-            .with(|k| assert!(k.borrow().iter().all(|b| b.capacity() * 8 <= KEPT_BYTES)));
+        with_kept::<f64, _>(|k| assert!(k.iter().all(|b| b.capacity() * 8 <= KEPT_BYTES))).unwrap();
     }
 }

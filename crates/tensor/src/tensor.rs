@@ -209,10 +209,9 @@ impl<T: Float> Tensor<T> {
 
     /// True when every element is finite (no NaN, no ±∞); vectorised for f32.
     pub fn all_finite(&self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        if let (true, Some(x)) = (crate::kernels::avx512(), crate::kernels::as_f32(&self.data)) {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { crate::kernels::avx512::all_finite(x) };
+        let level = crate::simd::level();
+        if let (true, Some(x)) = (level.is_vector(), crate::kernels::as_f32(&self.data)) {
+            return crate::kernels::elementwise::all_finite(level, x);
         }
         self.data.iter().all(|v| v.is_finite())
     }
@@ -381,8 +380,14 @@ mod tests {
     }
 
     #[test]
-    fn every_non_finite_value_is_found_at_every_length_and_position() {
-        for len in [1, 15, 16, 17, 63, 64, 65, 130] {
+    fn every_non_finite_value_is_found_at_every_length_position_and_level() {
+        for level in crate::simd::Level::supported() {
+            crate::simd::with_level(level, every_non_finite_value_is_found).unwrap();
+        }
+    }
+
+    fn every_non_finite_value_is_found() {
+        for len in [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 130] {
             let mut x = Tensor::<f32>::full([len], f32::MAX);
             assert!(x.all_finite(), "{len}");
             for at in 0..len {

@@ -1,15 +1,26 @@
 //! Property tests: the fast kernels against the plain loops of `reference`, on random
 //! shapes and options, in f32 and f64; and each backward kernel against its forward by the
 //! adjoint identity ⟨f(x), dy⟩ = ⟨x, f*(dy)⟩, which holds exactly for a linear map.
+//!
+//! Every f32 test runs at every SIMD level this CPU supports (`scalar`, the portable path,
+//! included) and with every path of the kernel family forced in turn ([`choices`]). The
+//! levels round differently (lane counts change the order of the sums, FMA rounds once,
+//! the vector e^x is within 2 ulp of libm), so f32 results are compared with the f64
+//! reference loops to `1e-5 · (1 + |value|)`, the tolerance of `assert_close`; max pooling
+//! selects values and is compared exactly, and its argmax too.
 
 use kiln_tensor::conv2d::reference::conv2d_reference;
+use kiln_tensor::conv2d::select::{with_path, ConvPath};
 use kiln_tensor::conv2d::{
     conv2d, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight, Conv2dParams,
 };
+use kiln_tensor::matmul::select::GemmPath;
 use kiln_tensor::pool2d::reference::pool2d_reference;
+use kiln_tensor::pool2d::select::PoolPath;
 use kiln_tensor::pool2d::{
     avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, max_pool2d_with_argmax,
 };
+use kiln_tensor::simd::{with_level, Level};
 use kiln_tensor::window::out_size;
 use kiln_tensor::{Float, Pool2dParams, Tensor};
 use proptest::prelude::*;
@@ -104,6 +115,11 @@ fn conv_tensors<T: Float>(c: &ConvCase) -> ConvTensors<T> {
     ConvTensors { x, w, b }
 }
 
+/// The failure `e`, saying which level and paths it happened at.
+fn at_choice(e: TestCaseError, c: Choice) -> TestCaseError {
+    TestCaseError::fail(format!("{e} (at {c:?})"))
+}
+
 fn assert_close<T: Float>(a: &Tensor<T>, b: &Tensor<T>, tol: f64) -> Result<(), TestCaseError> {
     prop_assert_eq!(a.shape(), b.shape());
     for (i, (x, y)) in a.data().iter().zip(b.data()).enumerate() {
@@ -119,6 +135,84 @@ fn assert_close<T: Float>(a: &Tensor<T>, b: &Tensor<T>, tol: f64) -> Result<(), 
     Ok(())
 }
 
+/// `n` cases, or `PROPTEST_CASES` when it is set (CI's emulated runs take fewer).
+fn cases(n: u32) -> ProptestConfig {
+    let env = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    ProptestConfig::with_cases(env.unwrap_or(n))
+}
+
+/// A way to compute: a level and, for each kernel family, a path forced or left to the
+/// selector.
+#[derive(Clone, Copy, Debug)]
+struct Choice {
+    level: Level,
+    conv: Option<ConvPath>,
+    gemm: Option<GemmPath>,
+    pool: Option<PoolPath>,
+}
+
+/// Every level this CPU supports, each with the selectors' own choice and with each path
+/// forced: together they reach every kernel.
+fn choices() -> Vec<Choice> {
+    let mut out = Vec::new();
+    for level in Level::supported() {
+        let auto = Choice {
+            level,
+            conv: None,
+            gemm: None,
+            pool: None,
+        };
+        out.push(auto);
+        if level.is_vector() {
+            for conv in [ConvPath::Lowered, ConvPath::Direct] {
+                out.push(Choice {
+                    conv: Some(conv),
+                    ..auto
+                });
+            }
+            for gemm in [GemmPath::Packed, GemmPath::FewRows, GemmPath::DotRows] {
+                // with the convolutions lowered, so that their GEMMs take the path too
+                out.push(Choice {
+                    conv: Some(ConvPath::Lowered),
+                    gemm: Some(gemm),
+                    ..auto
+                });
+            }
+            out.push(Choice {
+                pool: Some(PoolPath::Portable),
+                ..auto
+            });
+        }
+    }
+    out
+}
+
+/// [`at`] for a closure that borrows mutably (the GEMM's output).
+fn at_choice_fn(c: Choice, f: impl FnOnce()) {
+    at(c, f)
+}
+
+/// `f` computed the way `c` says, on this thread.
+fn at<R>(c: Choice, f: impl FnOnce() -> R) -> R {
+    with_level(c.level, || {
+        let g = || match c.gemm {
+            Some(p) => kiln_tensor::matmul::select::with_path(p, f),
+            None => f(),
+        };
+        let p = || match c.pool {
+            Some(p) => kiln_tensor::pool2d::select::with_path(p, g),
+            None => g(),
+        };
+        match c.conv {
+            Some(path) => with_path(path, p),
+            None => p(),
+        }
+    })
+    .expect("a supported level")
+}
+
 fn dot<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> f64 {
     a.data()
         .iter()
@@ -128,7 +222,7 @@ fn dot<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     #[test]
     fn conv2d_im2col_matches_reference_f64(c in conv_case()) {
@@ -144,21 +238,25 @@ proptest! {
         use kiln_tensor::{conv2d::conv2d_activation, Activation};
         let act = [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::SoftRelu, Activation::Softsign][which];
         let t = conv_tensors::<f32>(&c);
-        let fused = conv2d_activation(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act)).unwrap();
         let slow = act.apply(&conv2d_reference(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap());
-        assert_close(&fused, &slow, 1e-5)?;
+        for choice in choices() {
+            let fused = at(choice, || conv2d_activation(&t.x, &t.w, t.b.as_ref(), &c.params, Some(act)).unwrap());
+            assert_close(&fused, &slow, 1e-5).map_err(|e| at_choice(e, choice))?;
+        }
     }
 
     #[test]
-    fn conv2d_im2col_matches_reference_f32(c in conv_case()) {
+    fn conv2d_matches_reference_f32_at_every_level_and_path(c in conv_case()) {
         let t = conv_tensors::<f32>(&c);
-        let fast = conv2d(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
         let slow = conv2d_reference(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap();
-        assert_close(&fast, &slow, 1e-5)?;
+        for choice in choices() {
+            let fast = at(choice, || conv2d(&t.x, &t.w, t.b.as_ref(), &c.params).unwrap());
+            assert_close(&fast, &slow, 1e-5).map_err(|e| at_choice(e, choice))?;
+        }
     }
 
-    /// The f32 backward kernels (the direct AVX-512 path where it applies) agree with the
-    /// f64 ones (the portable path, which the adjoint test below pins down).
+    /// The f32 backward kernels (every level and path) agree with the f64 ones (the
+    /// portable path, which the adjoint test below pins down).
     #[test]
     fn conv2d_backward_f32_matches_f64(c in conv_case()) {
         let t = conv_tensors::<f64>(&c);
@@ -167,10 +265,17 @@ proptest! {
         let dx64 = conv2d_backward_input(&dy, &t.w, t.x.shape(), &c.params).unwrap();
         let dw64 = conv2d_backward_weight(&dy, &t.x, t.w.shape(), &c.params).unwrap();
         let (x32, w32, dy32) = (t.x.cast::<f32>(), t.w.cast::<f32>(), dy.cast::<f32>());
-        let dx32 = conv2d_backward_input(&dy32, &w32, x32.shape(), &c.params).unwrap();
-        let dw32 = conv2d_backward_weight(&dy32, &x32, w32.shape(), &c.params).unwrap();
-        assert_close(&dx32, &dx64.cast::<f32>(), 1e-5)?;
-        assert_close(&dw32, &dw64.cast::<f32>(), 1e-5)?;
+        for choice in choices() {
+            let (dx32, dw32, db32) = at(choice, || (
+                conv2d_backward_input(&dy32, &w32, x32.shape(), &c.params).unwrap(),
+                conv2d_backward_weight(&dy32, &x32, w32.shape(), &c.params).unwrap(),
+                conv2d_backward_bias(&dy32).unwrap(),
+            ));
+            assert_close(&dx32, &dx64.cast::<f32>(), 1e-5).map_err(|e| at_choice(e, choice))?;
+            assert_close(&dw32, &dw64.cast::<f32>(), 1e-5).map_err(|e| at_choice(e, choice))?;
+            let db64 = conv2d_backward_bias(&dy).unwrap();
+            assert_close(&db32, &db64.cast::<f32>(), 1e-5).map_err(|e| at_choice(e, choice))?;
+        }
     }
 
     #[test]
@@ -230,7 +335,7 @@ fn pool_input<T: Float>(c: &PoolCase) -> Tensor<T> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     #[test]
     fn pooling_matches_reference(c in pool_case()) {
@@ -240,8 +345,14 @@ proptest! {
         let avg = avg_pool2d(&x, &c.params).unwrap();
         assert_close(&avg, &pool2d_reference(&x, &c.params, false).unwrap(), 1e-12)?;
         let x32 = pool_input::<f32>(&c);
-        let avg32 = avg_pool2d(&x32, &c.params).unwrap();
-        assert_close(&avg32, &pool2d_reference(&x32, &c.params, false).unwrap(), 1e-6)?;
+        for choice in choices() {
+            let avg32 = at(choice, || avg_pool2d(&x32, &c.params).unwrap());
+            assert_close(&avg32, &pool2d_reference(&x32, &c.params, false).unwrap(), 1e-6).map_err(|e| at_choice(e, choice))?;
+            let (max32, arg32) = at(choice, || max_pool2d_with_argmax(&x32, &c.params).unwrap());
+            assert_close(&max32, &pool2d_reference(&x32, &c.params, true).unwrap(), 0.0).map_err(|e| at_choice(e, choice))?;
+            let (_, arg64) = max_pool2d_with_argmax(&x, &c.params).unwrap();
+            prop_assert_eq!(&arg32, &arg64, "argmax at {:?}", choice);
+        }
     }
 
     #[test]
@@ -260,7 +371,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     /// The f32 GEMM (AVX-512 few-rows kernel where it applies, matrixmultiply elsewhere)
     /// against a loop in f64, with either operand transposed and β ∈ {0, 1}.
@@ -272,24 +383,26 @@ proptest! {
         let b = Tensor::<f32>::rand_uniform([k, n], -1.0, 1.0, &mut rng);
         let c0 = Tensor::<f32>::rand_uniform([m, n], -1.0, 1.0, &mut rng);
         let (at, bt) = (a.transpose(0, 1).unwrap(), b.transpose(0, 1).unwrap());
-        let mut c = c0.data().to_vec();
-        let a_view = if ta { MatRef::new(at.data(), k, m).t() } else { MatRef::new(a.data(), m, k) };
-        let b_view = if tb { MatRef::new(bt.data(), n, k).t() } else { MatRef::new(b.data(), k, n) };
-        gemm(1.0, a_view, b_view, if accumulate { 1.0 } else { 0.0 }, MatMut::new(&mut c, m, n));
-        for i in 0..m {
-            for j in 0..n {
-                let mut expect = if accumulate { c0.data()[i * n + j] as f64 } else { 0.0 };
-                for p in 0..k {
-                    expect += a.data()[i * k + p] as f64 * b.data()[p * n + j] as f64;
+        for choice in choices() {
+            let mut c = c0.data().to_vec();
+            let a_view = if ta { MatRef::new(at.data(), k, m).t() } else { MatRef::new(a.data(), m, k) };
+            let b_view = if tb { MatRef::new(bt.data(), n, k).t() } else { MatRef::new(b.data(), k, n) };
+            at_choice_fn(choice, || gemm(1.0, a_view, b_view, if accumulate { 1.0 } else { 0.0 }, MatMut::new(&mut c, m, n)));
+            for i in 0..m {
+                for j in 0..n {
+                    let mut expect = if accumulate { c0.data()[i * n + j] as f64 } else { 0.0 };
+                    for p in 0..k {
+                        expect += a.data()[i * k + p] as f64 * b.data()[p * n + j] as f64;
+                    }
+                    prop_assert!((c[i * n + j] as f64 - expect).abs() < 1e-4, "C[{}, {}] = {} vs {} at {:?}", i, j, c[i * n + j], expect, choice);
                 }
-                prop_assert!((c[i * n + j] as f64 - expect).abs() < 1e-4, "C[{}, {}] = {} vs {}", i, j, c[i * n + j], expect);
             }
         }
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(cases(64))]
 
     /// `A·Bᵀ` (a dense layer's product) gives the same bits wherever B starts in memory:
     /// the kernel reads B by aligned loads when its rows share a cache-line offset, and
@@ -303,6 +416,7 @@ proptest! {
         let ldb = if wide { k.next_multiple_of(16) } else { k };
         let a = Tensor::<f32>::rand_uniform([m, k], -1.0, 1.0, &mut rng);
         let b = Tensor::<f32>::rand_uniform([n, ldb], -1.0, 1.0, &mut rng);
+        for level in Level::supported() {
         let mut results = Vec::new();
         for offset in 0..16 {
             let mut storage = vec![0.0f32; n * ldb + 16];
@@ -310,7 +424,7 @@ proptest! {
             // Bᵀ (k × n) over rows of B with stride ldb
             let b_view = MatRef::strided(&storage[offset..offset + n * ldb], k, n, 1, ldb);
             let mut c = vec![0.0f32; m * n];
-            gemm(1.0, MatRef::new(a.data(), m, k), b_view, 0.0, MatMut::new(&mut c, m, n));
+            with_level(level, || gemm(1.0, MatRef::new(a.data(), m, k), b_view, 0.0, MatMut::new(&mut c, m, n))).unwrap();
             results.push(c.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         }
         for (offset, r) in results.iter().enumerate() {
@@ -320,14 +434,15 @@ proptest! {
             for j in 0..n {
                 let expect: f64 = (0..k).map(|p| a.data()[i * k + p] as f64 * b.data()[j * ldb + p] as f64).sum();
                 let got = f32::from_bits(results[0][i * n + j]) as f64;
-                prop_assert!((got - expect).abs() < 1e-4, "C[{}, {}] = {} vs {}", i, j, got, expect);
+                prop_assert!((got - expect).abs() < 1e-4, "C[{}, {}] = {} vs {} at {}", i, j, got, expect, level);
             }
+        }
         }
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(cases(256))]
 
     /// The vectorised 2×2/stride-2 max pooling (f32) against the portable one (f64), values
     /// and argmax, with ties (values from a small set) so "first maximum" is exercised.
@@ -345,6 +460,7 @@ proptest! {
         let x64 = Tensor::<f64>::from_f64s(&values, [n, c, h, w]).unwrap();
         let p = Pool2dParams::new(2);
         let (y64, arg64) = max_pool2d_with_argmax(&x64, &p).unwrap();
+        for choice in choices() { at(choice, || -> Result<(), TestCaseError> {
         let (y32, arg32) = max_pool2d_with_argmax(&x64.cast::<f32>(), &p).unwrap();
         assert_close(&y32, &y64.cast::<f32>(), 0.0)?;
         prop_assert_eq!(&arg32, &arg64);
@@ -354,15 +470,17 @@ proptest! {
         let bits64 = |t: &Tensor<f64>| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         prop_assert_eq!(bits(&y32), bits64(&y64).iter().map(|&b| (f64::from_bits(b) as f32).to_bits()).collect::<Vec<_>>());
         assert_close(&y64, &pool2d_reference(&x64, &p, true).unwrap(), 0.0)?;
-        let dy = Tensor::<f64>::rand_uniform(y64.shape().clone(), -1.0, 1.0, &mut rng);
+        let dy = Tensor::<f64>::rand_uniform(y64.shape().clone(), -1.0, 1.0, &mut StdRng::seed_from_u64(seed ^ 9));
         let dx64 = max_pool2d_backward(&dy, &arg64, x64.shape(), &p).unwrap();
         let dx32 = max_pool2d_backward(&dy.cast::<f32>(), &arg32, x64.shape(), &p).unwrap();
         assert_close(&dx32, &dx64.cast::<f32>(), 0.0)?;
+        Ok(())
+        }).map_err(|e| at_choice(e, choice))?; }
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(cases(128))]
 
     /// Convolution, activation and max pooling in one pass equal the three ops in a row,
     /// forward and backward (to the convolution's output).
@@ -389,12 +507,16 @@ proptest! {
         assert_close(&grad.dz, &dz_chain, 1e-12)?;
         // the pooled gradient's channel sums are dz's: the bias gradient either way
         assert_close(&conv2d_backward_bias(&grad.pooled).unwrap(), &conv2d_backward_bias(&grad.dz).unwrap(), 1e-12)?;
-        // f32 agrees with f64
+        // f32 agrees with f64, at every level and path
         let (x32, w32, b32) = (t.x.cast::<f32>(), t.w.cast::<f32>(), t.b.as_ref().map(|b| b.cast::<f32>()));
-        let (f32_out, _) = conv2d_max_pool2d_with_argmax(&x32, &w32, b32.as_ref(), &c.params, Some(act), &pool).unwrap();
-        assert_close(&f32_out, &fused.cast::<f32>(), 1e-5)?;
-        // the f32 inference path (the vectorised max without argmax) gives the same bits
-        let f32_values = conv2d_max_pool2d(&x32, &w32, b32.as_ref(), &c.params, Some(act), &pool).unwrap();
-        prop_assert_eq!(f32_values.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), f32_out.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        for choice in choices() {
+            let (f32_out, f32_values) = at(choice, || (
+                conv2d_max_pool2d_with_argmax(&x32, &w32, b32.as_ref(), &c.params, Some(act), &pool).unwrap().0,
+                conv2d_max_pool2d(&x32, &w32, b32.as_ref(), &c.params, Some(act), &pool).unwrap(),
+            ));
+            assert_close(&f32_out, &fused.cast::<f32>(), 1e-5).map_err(|e| at_choice(e, choice))?;
+            // the f32 inference path (the vectorised max without argmax) gives the same bits
+            prop_assert_eq!(f32_values.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), f32_out.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "at {:?}", choice);
+        }
     }
 }

@@ -1,23 +1,23 @@
-//! The direct path (f32, AVX-512, horizontal stride 1): the three products of a
-//! convolution by the kernels of [`crate::kernels::avx512_conv`], which read the input
-//! through position vectors instead of an im2col matrix. Each function returns `None`
-//! when the path does not apply, and the caller lowers to im2col + GEMM instead.
+//! The direct paths (f32, a vector level, horizontal stride 1): the three products of a
+//! convolution by the kernels of [`crate::kernels::conv`], which read the input through
+//! position vectors instead of an im2col matrix. [`super::select`] decides when they run
+//! and keeps their [`Plan`]; the functions here are called with f32 slices only.
 
+use super::select::{ConvPath, Selection};
 use super::ConvGeometry;
 use crate::activation::Activation;
-use crate::float::Float;
-use crate::kernels::avx512_conv::{self as k, PosVec};
-use crate::kernels::{as_f32, as_f32_mut, as_f32_uninit, vec_from_f32};
+use crate::kernels::conv::{self as k, Direct, PosVec};
+use crate::kernels::conv_weight;
 use crate::parallel::{
     collect_image_tasks, fill_image_tasks, for_each_image_task, map_image_tasks,
 };
-use std::cell::RefCell;
+use crate::simd::Level;
 use std::mem::MaybeUninit;
-use std::rc::Rc;
 
-/// What the kernels need to know about one convolution: computed once per shape and kept
-/// (per thread), since a network convolves the same shapes on every call.
-struct Plan {
+/// What the kernels need to know about one convolution at one level: computed once per
+/// shape and kept with its [`Selection`].
+#[derive(Debug)]
+pub(crate) struct Plan {
     pos: Vec<PosVec>,
     /// The input offset each output position reads at tap 0, one per position.
     offsets: Vec<isize>,
@@ -25,39 +25,16 @@ struct Plan {
     /// Padded input height and width.
     hp: usize,
     wp: usize,
-}
-
-thread_local! {
-    /// Plans by geometry (with the batch size set to 0, which they do not depend on). A
-    /// network has a few shapes: a short list compared field by field finds one faster
-    /// than hashing the geometry would (which showed in batch-1 profiles).
-    static PLANS: RefCell<Vec<(ConvGeometry, Option<Rc<Plan>>)>> = const { RefCell::new(Vec::new()) };
+    /// The input gradient as a forward convolution, where its positions fit.
+    pub(crate) transposed: Option<TransposedPlan>,
 }
 
 impl Plan {
-    /// The plan for `g`, or `None` when the direct path does not apply.
-    fn get<T: Float>(g: &ConvGeometry) -> Option<Rc<Plan>> {
-        if g.stride.w != 1 || !crate::kernels::avx512() || as_f32::<T>(&[]).is_none() {
-            return None;
-        }
-        let key = ConvGeometry { n: 0, ..*g };
-        PLANS.with(|plans| {
-            let mut plans = plans.borrow_mut();
-            if let Some((_, plan)) = plans.iter().find(|(k, _)| *k == key) {
-                return plan.clone();
-            }
-            if plans.len() >= 64 {
-                plans.clear();
-            }
-            let plan = Plan::new(g).map(Rc::new);
-            plans.push((key, plan.clone()));
-            plan
-        })
-    }
-
-    fn new(g: &ConvGeometry) -> Option<Plan> {
+    /// The plan for `g` at `level`, or `None` when some vector of output positions would
+    /// need too many runs (outputs much narrower than a vector).
+    pub(crate) fn new(g: &ConvGeometry, level: Level) -> Option<Plan> {
         let (hp, wp) = (g.h + 2 * g.padding.h, g.w + 2 * g.padding.w);
-        let pos = k::positions(g.h_out, g.w_out, g.stride.h, wp)?;
+        let pos = k::positions(level.lanes(), g.h_out, g.w_out, g.stride.h, wp)?;
         let mut taps = Vec::with_capacity(g.col_rows());
         for c in 0..g.c_per_group() {
             for p in 0..g.k_h {
@@ -69,13 +46,28 @@ impl Plan {
         let offsets = (0..g.h_out * g.w_out)
             .map(|p| ((p / g.w_out) * g.stride.h * wp + p % g.w_out) as isize)
             .collect();
+        let transposed = if g.stride.h == 1 {
+            TransposedPlan::new(g, level, hp, wp)
+        } else {
+            None
+        };
         Some(Plan {
             pos,
             offsets,
             taps,
             hp,
             wp,
+            transposed,
         })
+    }
+
+    fn direct(&self, g: &ConvGeometry) -> Direct<'_> {
+        Direct {
+            taps: &self.taps,
+            pos: &self.pos,
+            m: g.c_out_per_group(),
+            n: g.h_out * g.w_out,
+        }
     }
 
     fn padded(&self, g: &ConvGeometry) -> bool {
@@ -108,68 +100,55 @@ fn sizes(g: &ConvGeometry, plan: &Plan) -> (usize, usize, usize, usize) {
     )
 }
 
-/// y = f(conv(x, W) + b), or `None` if the direct path does not apply.
-pub(super) fn forward<T: Float>(
+/// y = f(conv(x, W) + b) for all images, in a buffer this thread may have kept.
+pub(super) fn forward(
     g: &ConvGeometry,
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
+    sel: &Selection,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
     activation: Option<Activation>,
-) -> Option<Vec<T>> {
-    let (plan, x, w, bias) = forward_inputs(g, x, w, bias)?;
-    let out_image = g.c_out * g.h_out * g.w_out;
-    let fill = forward_fill(g, &plan, x, w, bias, activation);
-    // SAFETY: the kernel writes all og·plane outputs of every group of every image.
-    let out = unsafe { fill_image_tasks(g.n, out_image, g.n * out_image * plan.taps.len(), fill) };
-    vec_from_f32(out)
+) -> Vec<f32> {
+    let (out_image, work) = (g.c_out * g.h_out * g.w_out, work(g));
+    let fill = forward_task(g, sel, x, w, bias, activation);
+    // SAFETY: the task writes all og·plane outputs of every group of every image.
+    unsafe { fill_image_tasks(g.n, out_image, work, fill) }
 }
 
-/// [`forward`] into `out` (N·C_out·H_out·W_out values, every one written), or `None`
-/// (and `out` untouched) if the direct path does not apply.
-pub(super) fn forward_into<T: Float>(
+/// [`forward`] into `out` (N·C_out·H_out·W_out values, every one written).
+pub(super) fn forward_into(
     g: &ConvGeometry,
-    x: &[T],
-    w: &[T],
-    bias: Option<&[T]>,
+    sel: &Selection,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
     activation: Option<Activation>,
-    out: &mut [MaybeUninit<T>],
-) -> Option<()> {
-    let (plan, x, w, bias) = forward_inputs(g, x, w, bias)?;
-    let out = as_f32_uninit(out)?;
-    let out_image = g.c_out * g.h_out * g.w_out;
-    let fill = forward_fill(g, &plan, x, w, bias, activation);
-    for_each_image_task(g.n, out, out_image, g.n * out_image * plan.taps.len(), fill);
-    Some(())
+    out: &mut [MaybeUninit<f32>],
+) {
+    let fill = forward_task(g, sel, x, w, bias, activation);
+    for_each_image_task(g.n, out, g.c_out * g.h_out * g.w_out, work(g), fill);
 }
 
-/// The plan and the f32 views of a forward's operands, if the direct path applies.
-#[allow(clippy::type_complexity)]
-fn forward_inputs<'a, T: Float>(
-    g: &ConvGeometry,
-    x: &'a [T],
-    w: &'a [T],
-    bias: Option<&'a [T]>,
-) -> Option<(Rc<Plan>, &'a [f32], &'a [f32], Option<&'a [f32]>)> {
-    let plan = Plan::get::<T>(g)?;
-    let bias = match bias {
-        Some(b) => Some(as_f32(b)?),
-        None => None,
-    };
-    Some((plan, as_f32(x)?, as_f32(w)?, bias))
+/// Elements touched by a convolution's product (for deciding whether to split it).
+fn work(g: &ConvGeometry) -> usize {
+    g.n * g.c_out * g.h_out * g.w_out * g.col_rows()
 }
 
 /// The task that writes the outputs of a range of images: all of them, every group.
-fn forward_fill<'a>(
+fn forward_task<'a>(
     g: &'a ConvGeometry,
-    plan: &'a Plan,
+    sel: &'a Selection,
     x: &'a [f32],
     w: &'a [f32],
     bias: Option<&'a [f32]>,
     activation: Option<Activation>,
 ) -> impl Fn(std::ops::Range<usize>, &mut [MaybeUninit<f32>]) + Sync + Send + 'a {
+    let plan = sel.plan.as_deref().expect("a direct path has a plan");
     let (in_image, out_image, in_group, padded_group) = sizes(g, plan);
     let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
+    let level = sel.level;
     move |images: std::ops::Range<usize>, out: &mut [MaybeUninit<f32>]| {
+        let direct = plan.direct(g);
         let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
         for (y_n, n) in out.chunks_exact_mut(out_image).zip(images) {
             for grp in 0..g.groups {
@@ -186,17 +165,15 @@ fn forward_fill<'a>(
                     activation: activation
                         .filter(|a| matches!(a, Activation::Sigmoid | Activation::Relu)),
                 };
-                // SAFETY: AVX-512F is present (Plan::get checked); every tap offset plus
+                // SAFETY: the plan's positions are the level's; every tap offset plus
                 // position lies inside the (padded) group input by the geometry.
                 unsafe {
                     k::forward(
+                        level,
+                        &direct,
                         input,
-                        &plan.taps,
-                        &plan.pos,
                         &w[grp * og * k..(grp + 1) * og * k],
                         y_g,
-                        og,
-                        plane,
                         epi,
                     )
                 };
@@ -207,25 +184,17 @@ fn forward_fill<'a>(
             {
                 // SAFETY: the kernel wrote every element of the image's output.
                 let y_n = unsafe { &mut *(y_n as *mut [MaybeUninit<f32>] as *mut [f32]) };
-                a.apply_in_place(y_n);
+                a.apply_in_place_at(level, y_n);
             }
         }
     }
 }
 
-/// dx for dy, or `None` if the direct path does not apply. With stride 1 this is a
-/// forward convolution of dy, zero-padded by the dilated kernel, with the kernel flipped
-/// and its channel axes swapped (no scattered adds); otherwise the adds are scattered.
-pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Option<Vec<T>> {
-    // A small unpadded stride-1 convolution lowers better: dcols = Wᵀ·dy in the few-rows
-    // GEMM (exact work, no padding), then a col2im that sums each input row in registers.
-    let unit = |hw: crate::shape::Hw| hw.h == 1 && hw.w == 1;
-    if unit(g.stride) && unit(g.dilation) && g.padding.h == 0 && g.padding.w == 0 && g.w <= 16 {
-        return None;
-    }
-    let plan_rc = Plan::get::<T>(g)?;
-    let plan: &Plan = &plan_rc;
-    let (dy, w) = (as_f32(dy)?, as_f32(w)?);
+/// dx for dy by [`ConvPath::Direct`] (scattered adds) or [`ConvPath::DirectTransposed`]
+/// (a forward convolution of dy, zero-padded by the dilated kernel, with the kernel
+/// flipped and its channel axes swapped).
+pub(super) fn backward_input(g: &ConvGeometry, sel: &Selection, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let plan = sel.plan.as_deref().expect("a direct path has a plan");
     let (in_image, out_image, in_group, padded_group) = sizes(g, plan);
     let (plane, og, cg, k) = (
         g.h_out * g.w_out,
@@ -233,18 +202,20 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> O
         g.c_per_group(),
         plan.taps.len(),
     );
-    let transposed = if g.stride.h == 1 {
-        Transposed::new(g, plan, w)
-    } else {
-        None
+    let transposed = match sel.input {
+        ConvPath::DirectTransposed => plan.transposed.as_ref(),
+        _ => None,
     };
-    let dx = collect_image_tasks(
+    let w_t = transposed.map(|t| t.flip(g, w));
+    let direct = plan.direct(g);
+    let level = sel.level;
+    collect_image_tasks(
         g.n,
         in_image,
         g.n * out_image * k,
         |images, dx: &mut [f32]| {
             let mut buf = vec![0.0f32; if plan.padded(g) { padded_group } else { 0 }];
-            let mut dy_padded = vec![0.0f32; transposed.as_ref().map_or(0, |t| og * t.hq * t.wq)];
+            let mut dy_padded = vec![0.0f32; transposed.map_or(0, |t| og * t.hq * t.wq)];
             for (dx_n, n) in dx.chunks_exact_mut(in_image).zip(images) {
                 for grp in 0..g.groups {
                     let dy_g = &dy[n * out_image + grp * og * plane..][..og * plane];
@@ -255,39 +226,42 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> O
                     } else {
                         dx_g
                     };
-                    match &transposed {
-                        Some(t) => {
+                    match (transposed, &w_t) {
+                        (Some(t), Some(w_t)) => {
                             // SAFETY: a zeroed slice seen as maybe-uninitialized; the kernel
                             // only stores valid values into it.
                             let target =
                                 unsafe { &mut *(target as *mut [f32] as *mut [MaybeUninit<f32>]) };
                             t.pad_into(g, dy_g, &mut dy_padded);
-                            // SAFETY: AVX-512F is present; the transposed geometry keeps every
-                            // tap offset plus position inside dy_padded.
+                            let kt = t.taps.len();
+                            let d = Direct {
+                                taps: &t.taps,
+                                pos: &t.pos,
+                                m: cg,
+                                n: plan.hp * plan.wp,
+                            };
+                            // SAFETY: the transposed plan keeps every tap offset plus
+                            // position inside dy_padded.
                             unsafe {
-                                let w_t = &t.w[grp * cg * t.taps.len()..][..cg * t.taps.len()];
                                 k::forward(
+                                    level,
+                                    &d,
                                     &dy_padded,
-                                    &t.taps,
-                                    &t.pos,
-                                    w_t,
+                                    &w_t[grp * cg * kt..][..cg * kt],
                                     target,
-                                    cg,
-                                    plan.hp * plan.wp,
                                     k::Epilogue::NONE,
                                 )
                             };
                         }
-                        // SAFETY: as in `forward`, with the target in place of the input.
-                        None => unsafe {
+                        // SAFETY: as in `forward_into`, with the target in place of the
+                        // input.
+                        _ => unsafe {
                             k::backward_input(
+                                level,
+                                &direct,
                                 dy_g,
-                                &plan.taps,
-                                &plan.pos,
                                 &w[grp * og * k..(grp + 1) * og * k],
                                 target,
-                                og,
-                                plane,
                             )
                         },
                     }
@@ -306,29 +280,27 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> O
                 }
             }
         },
-    );
-    vec_from_f32(dx)
+    )
 }
 
 /// The input gradient of a stride-1 convolution as a forward convolution: dy padded by
 /// the dilated kernel extent on every side, read by the flipped kernel with its channel
 /// axes swapped, gives the gradient of the padded input.
-struct Transposed {
+#[derive(Debug)]
+pub(crate) struct TransposedPlan {
     pos: Vec<PosVec>,
     taps: Vec<isize>,
-    /// Per group: (C/groups) × (C_out/groups · KH · KW), the flipped, transposed kernel.
-    w: Vec<f32>,
     /// Padded dy height and width.
     hq: usize,
     wq: usize,
 }
 
-impl Transposed {
-    fn new(g: &ConvGeometry, plan: &Plan, w: &[f32]) -> Option<Transposed> {
+impl TransposedPlan {
+    fn new(g: &ConvGeometry, level: Level, hp: usize, wp: usize) -> Option<TransposedPlan> {
         let (eh, ew) = ((g.k_h - 1) * g.dilation.h, (g.k_w - 1) * g.dilation.w);
         let (hq, wq) = (g.h_out + 2 * eh, g.w_out + 2 * ew);
-        let pos = k::positions(plan.hp, plan.wp, 1, wq)?;
-        let (og, cg, kk) = (g.c_out_per_group(), g.c_per_group(), g.k_h * g.k_w);
+        let pos = k::positions(level.lanes(), hp, wp, 1, wq)?;
+        let (og, kk) = (g.c_out_per_group(), g.k_h * g.k_w);
         let mut taps = Vec::with_capacity(og * kk);
         for o in 0..og {
             for p in 0..g.k_h {
@@ -337,7 +309,13 @@ impl Transposed {
                 }
             }
         }
-        // w_t[grp][c][o, p, q] = w[grp·og + o][c, kh − 1 − p, kw − 1 − q]
+        Some(TransposedPlan { pos, taps, hq, wq })
+    }
+
+    /// Per group: (C/groups) × (C_out/groups · KH · KW), the flipped, transposed kernel:
+    /// `w_t[grp][c][o, p, q] = w[grp·og + o][c, kh − 1 − p, kw − 1 − q]`.
+    fn flip(&self, g: &ConvGeometry, w: &[f32]) -> Vec<f32> {
+        let (og, cg, kk) = (g.c_out_per_group(), g.c_per_group(), g.k_h * g.k_w);
         let mut w_t = Vec::with_capacity(w.len());
         for grp in 0..g.groups {
             for c in 0..cg {
@@ -351,13 +329,7 @@ impl Transposed {
                 }
             }
         }
-        Some(Transposed {
-            pos,
-            taps,
-            w: w_t,
-            hq,
-            wq,
-        })
+        w_t
     }
 
     /// Copies dy of one group (og, h_out, w_out) into the interior of `buf`.
@@ -375,15 +347,20 @@ impl Transposed {
     }
 }
 
-/// dW for dy, or `None` if the direct path does not apply. Each task sums its images
-/// (in order, inside the kernel's registers); tasks are added in order.
-pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> Option<Vec<T>> {
-    let plan_rc = Plan::get::<T>(g)?;
-    let plan: &Plan = &plan_rc;
-    let (dy, x) = (as_f32(dy)?, as_f32(x)?);
+/// dW for dy by [`ConvPath::Direct`] or [`ConvPath::DirectLanes`]. Each task sums its
+/// images (in order, inside the kernel's registers); tasks are added in order.
+pub(super) fn backward_weight(
+    g: &ConvGeometry,
+    sel: &Selection,
+    dy: &[f32],
+    x: &[f32],
+) -> Vec<f32> {
+    let plan = sel.plan.as_deref().expect("a direct path has a plan");
     let (in_image, out_image, in_group, padded_group) = sizes(g, plan);
     let (plane, og, k) = (g.h_out * g.w_out, g.c_out_per_group(), plan.taps.len());
     let w_len = g.c_out * k;
+    let (direct, level) = (plan.direct(g), sel.level);
+    let lanes = sel.weight == ConvPath::DirectLanes;
     let partials = map_image_tasks(g.n, g.n * out_image * k, |images| {
         let mut dw = vec![0.0f32; w_len];
         let count = images.len();
@@ -410,22 +387,30 @@ pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> 
                 .map(|n| &dy[n * out_image + grp * og * plane..][..og * plane])
                 .collect();
             let dw_g = &mut dw[grp * og * k..(grp + 1) * og * k];
-            // SAFETY: AVX-512F is present; every tap offset plus position lies inside each
-            // (padded) group input by the geometry.
+            // SAFETY: the plan's positions are the level's; every tap offset plus
+            // position lies inside each (padded) group input by the geometry; the lanes
+            // path is chosen only when og is a multiple of the level's lanes.
             unsafe {
-                if og % 16 == 0 {
-                    k::backward_weight_lanes(&inputs, &plan.taps, &plan.offsets, &dys, dw_g, og)
+                if lanes {
+                    conv_weight::backward_weight_lanes(
+                        level,
+                        &inputs,
+                        &plan.taps,
+                        &plan.offsets,
+                        &dys,
+                        dw_g,
+                        og,
+                    )
                 } else {
-                    k::backward_weight(&inputs, &plan.taps, &plan.pos, &dys, dw_g, og, plane)
+                    conv_weight::backward_weight(level, &direct, &inputs, &dys, dw_g)
                 }
             };
         }
         dw
     });
-    let mut total = vec![T::ZERO; w_len];
-    let total_f = as_f32_mut(&mut total)?;
+    let mut total = vec![0.0f32; w_len];
     for partial in partials {
-        total_f.iter_mut().zip(&partial).for_each(|(t, &p)| *t += p);
+        total.iter_mut().zip(&partial).for_each(|(t, &p)| *t += p);
     }
-    Some(total)
+    total
 }

@@ -1,11 +1,14 @@
 //! Lowering a convolution to matrix products: im2col unfolds one image's receptive fields
 //! into the columns of a matrix, im2row into its rows (the layout the weight gradient
 //! multiplies by), and col2im folds column gradients back onto the image. Stride-1,
-//! dilation-1 f32 lowerings take the AVX-512 path when the CPU has it.
+//! dilation-1 f32 lowerings take the vector kernels of `kernels::lowering` at a
+//! vector level.
 
 use super::ConvGeometry;
 use crate::float::Float;
+use crate::kernels::lowering::{self, Lowering};
 use crate::kernels::{as_f32, as_f32_mut};
+use crate::simd::Level;
 
 /// The range of output positions `o` whose input index `o·stride + offset − pad` lies in
 /// `0..len`, as a half-open range clipped to `0..out`.
@@ -26,22 +29,20 @@ fn valid_range(out: usize, len: usize, stride: usize, offset: usize, pad: usize)
     (lo.min(out), hi.min(out).max(lo.min(out)))
 }
 
-/// The AVX-512 lowering's sizes when it applies to `g` (stride 1, dilation 1, f32).
-#[cfg(target_arch = "x86_64")]
-fn fast_lowering(g: &ConvGeometry) -> Option<crate::kernels::avx512::Lowering> {
+/// The vector lowering's sizes when it applies to `g` at `level` (stride 1, dilation 1,
+/// a vector level; the caller checks the element type).
+fn fast_lowering(level: Level, g: &ConvGeometry) -> Option<Lowering> {
     let unit = |hw: crate::shape::Hw| hw.h == 1 && hw.w == 1;
-    (unit(g.stride) && unit(g.dilation) && crate::kernels::avx512()).then(|| {
-        crate::kernels::avx512::Lowering {
-            c: g.c_per_group(),
-            h: g.h,
-            w: g.w,
-            kh: g.k_h,
-            kw: g.k_w,
-            ph: g.padding.h,
-            pw: g.padding.w,
-            h_out: g.h_out,
-            w_out: g.w_out,
-        }
+    (unit(g.stride) && unit(g.dilation) && level.is_vector()).then(|| Lowering {
+        c: g.c_per_group(),
+        h: g.h,
+        w: g.w,
+        kh: g.k_h,
+        kw: g.k_w,
+        ph: g.padding.h,
+        pw: g.padding.w,
+        h_out: g.h_out,
+        w_out: g.w_out,
     })
 }
 
@@ -50,13 +51,16 @@ fn fast_lowering(g: &ConvGeometry) -> Option<crate::kernels::avx512::Lowering> {
 /// `cols[(c·KH + i)·KW + j, oh·W_out + ow] = x[c, oh·sh + i·dh − ph, ow·sw + j·dw − pw]`,
 /// zero where that index falls in the padding.
 pub fn im2col<T: Float>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
+    im2col_at(crate::simd::level(), x, g, cols)
+}
+
+/// [`im2col`] at `level`.
+pub(crate) fn im2col_at<T: Float>(level: Level, x: &[T], g: &ConvGeometry, cols: &mut [T]) {
     debug_assert_eq!(x.len(), g.c_per_group() * g.h * g.w);
     debug_assert_eq!(cols.len(), g.col_rows() * g.h_out * g.w_out);
-    #[cfg(target_arch = "x86_64")]
-    if let (Some(s), Some(xf)) = (fast_lowering(g), as_f32(x)) {
+    if let (Some(s), Some(xf)) = (fast_lowering(level, g), as_f32(x)) {
         let cf = as_f32_mut(cols).expect("cols has the element type of x");
-        // SAFETY: AVX-512F is present (fast_lowering checked) and the sizes match `s`.
-        return unsafe { crate::kernels::avx512::im2col_s1(xf, &s, cf) };
+        return lowering::im2col_s1(level, xf, &s, cf);
     }
     let (h, w, h_out, w_out) = (g.h, g.w, g.h_out, g.w_out);
     let plane = h_out * w_out;
@@ -93,14 +97,17 @@ pub fn im2col<T: Float>(x: &[T], g: &ConvGeometry, cols: &mut [T]) {
 /// The transpose of [`im2col`]: `rows` = (H_out · W_out, C/groups · KH · KW), one row per
 /// output position holding its receptive field.
 pub fn im2row<T: Float>(x: &[T], g: &ConvGeometry, rows: &mut [T]) {
+    im2row_at(crate::simd::level(), x, g, rows)
+}
+
+/// [`im2row`] at `level`.
+pub(crate) fn im2row_at<T: Float>(level: Level, x: &[T], g: &ConvGeometry, rows: &mut [T]) {
     let k = g.col_rows();
     debug_assert_eq!(x.len(), g.c_per_group() * g.h * g.w);
     debug_assert_eq!(rows.len(), k * g.h_out * g.w_out);
-    #[cfg(target_arch = "x86_64")]
-    if let (Some(s), Some(xf)) = (fast_lowering(g), as_f32(x)) {
+    if let (Some(s), Some(xf)) = (fast_lowering(level, g), as_f32(x)) {
         let rf = as_f32_mut(rows).expect("rows has the element type of x");
-        // SAFETY: AVX-512F is present and the sizes match `s`.
-        return unsafe { crate::kernels::avx512::im2row_s1(xf, &s, rf) };
+        return lowering::im2row_s1(level, xf, &s, rf);
     }
     let (h, w) = (g.h as isize, g.w as isize);
     for (n, row) in rows.chunks_exact_mut(k).enumerate() {
@@ -126,13 +133,16 @@ pub fn im2row<T: Float>(x: &[T], g: &ConvGeometry, rows: &mut [T]) {
 /// The adjoint of [`im2col`]: adds each column entry back onto the input position it was
 /// read from (`dx` accumulates; entries that came from padding are dropped).
 pub fn col2im<T: Float>(cols: &[T], g: &ConvGeometry, dx: &mut [T]) {
+    col2im_at(crate::simd::level(), cols, g, dx)
+}
+
+/// [`col2im`] at `level`.
+pub(crate) fn col2im_at<T: Float>(level: Level, cols: &[T], g: &ConvGeometry, dx: &mut [T]) {
     debug_assert_eq!(dx.len(), g.c_per_group() * g.h * g.w);
     debug_assert_eq!(cols.len(), g.col_rows() * g.h_out * g.w_out);
-    #[cfg(target_arch = "x86_64")]
-    if let (Some(s), Some(cf)) = (fast_lowering(g), as_f32(cols)) {
+    if let (Some(s), Some(cf)) = (fast_lowering(level, g), as_f32(cols)) {
         let df = as_f32_mut(dx).expect("dx has the element type of cols");
-        // SAFETY: AVX-512F is present and the sizes match `s`.
-        return unsafe { crate::kernels::avx512::col2im_s1(cf, &s, df) };
+        return lowering::col2im_s1(level, cf, &s, df);
     }
     let (h, w, h_out, w_out) = (g.h, g.w, g.h_out, g.w_out);
     let plane = h_out * w_out;
@@ -182,9 +192,16 @@ mod tests {
         assert!(lo >= hi);
     }
 
-    /// Every lowering agrees between f32 (fast path where it applies) and f64 (portable).
+    /// Every lowering agrees between f32 (the vector path where it applies, at every
+    /// level) and f64 (portable).
     #[test]
     fn fast_and_portable_lowerings_agree() {
+        for level in Level::supported() {
+            crate::simd::with_level(level, lowerings_agree).unwrap();
+        }
+    }
+
+    fn lowerings_agree() {
         let cases = [
             (
                 Shape::from([1, 3, 7, 9]),

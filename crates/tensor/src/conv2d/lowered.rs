@@ -1,13 +1,26 @@
-//! The convolution kernels: im2col/im2row + one GEMM per image and group, over fixed tasks
-//! of images that run on the thread pool. Inputs are validated by the public functions in
-//! `mod.rs`; the shapes in the comments are per image and group.
+//! The convolution's three products by the path its [`Selection`] names: the direct
+//! kernels, or im2col/im2row + one GEMM per image and group, over fixed tasks of images
+//! that run on the thread pool. Inputs are validated by the public functions in `mod.rs`;
+//! the shapes in the comments are per image and group.
 
-use super::im2col::{col2im, im2col, im2row};
+use super::im2col::{col2im_at, im2col_at, im2row_at};
+use super::select::{ConvPath, Selection};
 use super::ConvGeometry;
 use crate::activation::Activation;
 use crate::float::Float;
-use crate::matmul::{gemm, MatMut, MatRef};
+use crate::kernels::{as_f32, as_f32_uninit, vec_from_f32};
+use crate::matmul::{gemm_at, MatMut, MatRef};
 use crate::parallel::{collect_image_tasks, map_image_tasks};
+
+/// The f32 views of a direct path's operands (the selector picks one for f32 only).
+fn f32s<T: Float>(x: &[T]) -> &[f32] {
+    as_f32(x).expect("a direct path runs on f32 only")
+}
+
+/// The result of a direct path as `Vec<T>` (T is f32 there).
+fn from_f32s<T: Float>(v: Vec<f32>) -> Vec<T> {
+    vec_from_f32(v).expect("a direct path runs on f32 only")
+}
 
 /// Elements touched to convolve one image (for deciding whether to split the batch).
 fn work_per_image(g: &ConvGeometry) -> usize {
@@ -17,15 +30,17 @@ fn work_per_image(g: &ConvGeometry) -> usize {
 /// y = f(conv(x, W) + b) for all images: (N, C_out, H_out, W_out) in row-major order.
 pub(super) fn forward<T: Float>(
     g: &ConvGeometry,
+    sel: &Selection,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
     activation: Option<Activation>,
 ) -> Vec<T> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(y) = super::direct::forward(g, x, w, bias, activation) {
-        return y;
+    if sel.forward == ConvPath::Direct {
+        let y = super::direct::forward(g, sel, f32s(x), f32s(w), bias.map(f32s), activation);
+        return from_f32s(y);
     }
+    let level = sel.level;
     let (plane, rows, og, cg) = (
         g.h_out * g.w_out,
         g.col_rows(),
@@ -45,11 +60,12 @@ pub(super) fn forward<T: Float>(
                     let cols: &[T] = if g.is_pointwise() {
                         x_g
                     } else {
-                        im2col(x_g, g, &mut cols);
+                        im2col_at(level, x_g, g, &mut cols);
                         &cols
                     };
                     // y_g (og × plane) = W_g (og × rows) · cols (rows × plane)
-                    gemm(
+                    gemm_at(
+                        level,
                         T::ONE,
                         MatRef::new(&w[grp * og * rows..(grp + 1) * og * rows], og, rows),
                         MatRef::new(cols, rows, plane),
@@ -67,7 +83,7 @@ pub(super) fn forward<T: Float>(
                     }
                 }
                 if let Some(a) = activation {
-                    a.apply_in_place(y_n);
+                    a.apply_in_place_at(level, y_n);
                 }
             }
         },
@@ -76,31 +92,38 @@ pub(super) fn forward<T: Float>(
 
 /// [`forward`] for a pass that only reads the result: written into `scratch` (N·C_out·
 /// H_out·W_out values) when the direct path applies, else into a new buffer.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn forward_in<'a, T: Float>(
     g: &ConvGeometry,
+    sel: &Selection,
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
     activation: Option<Activation>,
     scratch: &'a mut [std::mem::MaybeUninit<T>],
 ) -> std::borrow::Cow<'a, [T]> {
-    #[cfg(target_arch = "x86_64")]
-    if super::direct::forward_into(g, x, w, bias, activation, scratch).is_some() {
+    if sel.forward == ConvPath::Direct {
+        let out = as_f32_uninit(scratch).expect("a direct path runs on f32 only");
+        super::direct::forward_into(g, sel, f32s(x), f32s(w), bias.map(f32s), activation, out);
         // SAFETY: the direct path wrote every element.
         return std::borrow::Cow::Borrowed(unsafe {
             &*(scratch as *mut [std::mem::MaybeUninit<T>] as *const [T])
         });
     }
-    let _ = scratch;
-    std::borrow::Cow::Owned(forward(g, x, w, bias, activation))
+    std::borrow::Cow::Owned(forward(g, sel, x, w, bias, activation))
 }
 
 /// dx = conv's adjoint of dy: per image and group, dcols = W_gᵀ · dy_g, then col2im.
-pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(dx) = super::direct::backward_input(g, dy, w) {
-        return dx;
+pub(super) fn backward_input<T: Float>(
+    g: &ConvGeometry,
+    sel: &Selection,
+    dy: &[T],
+    w: &[T],
+) -> Vec<T> {
+    if sel.input != ConvPath::Lowered {
+        return from_f32s(super::direct::backward_input(g, sel, f32s(dy), f32s(w)));
     }
+    let level = sel.level;
     let (plane, rows, og, cg) = (
         g.h_out * g.w_out,
         g.col_rows(),
@@ -125,16 +148,18 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> V
                     );
                     let dx_g = &mut dx_n[grp * cg * g.h * g.w..(grp + 1) * cg * g.h * g.w];
                     if g.is_pointwise() {
-                        gemm(T::ONE, w_t, dy_g, T::ZERO, MatMut::new(dx_g, rows, plane));
+                        let dx_g = MatMut::new(dx_g, rows, plane);
+                        gemm_at(level, T::ONE, w_t, dy_g, T::ZERO, dx_g);
                     } else {
-                        gemm(
+                        gemm_at(
+                            level,
                             T::ONE,
                             w_t,
                             dy_g,
                             T::ZERO,
                             MatMut::new(&mut dcols, rows, plane),
                         );
-                        col2im(&dcols, g, dx_g);
+                        col2im_at(level, &dcols, g, dx_g);
                     }
                 }
             }
@@ -144,11 +169,16 @@ pub(super) fn backward_input<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> V
 
 /// dW = Σ_n dy_n · rows_n per group: each task sums its images in order into its own
 /// partial gradient, then the partials are added in task order.
-pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> Vec<T> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(dw) = super::direct::backward_weight(g, dy, x) {
-        return dw;
+pub(super) fn backward_weight<T: Float>(
+    g: &ConvGeometry,
+    sel: &Selection,
+    dy: &[T],
+    x: &[T],
+) -> Vec<T> {
+    if sel.weight != ConvPath::Lowered {
+        return from_f32s(super::direct::backward_weight(g, sel, f32s(dy), f32s(x)));
     }
+    let level = sel.level;
     let (plane, rows, og, cg) = (
         g.h_out * g.w_out,
         g.col_rows(),
@@ -162,13 +192,15 @@ pub(super) fn backward_weight<T: Float>(g: &ConvGeometry, dy: &[T], x: &[T]) -> 
         let mut patches = vec![T::ZERO; plane * rows];
         for n in images {
             for grp in 0..g.groups {
-                im2row(
+                im2row_at(
+                    level,
                     &x[n * in_image + grp * cg * g.h * g.w..][..cg * g.h * g.w],
                     g,
                     &mut patches,
                 );
                 // dW_g (og × rows) += dy_g (og × plane) · patches (plane × rows)
-                gemm(
+                gemm_at(
+                    level,
                     T::ONE,
                     MatRef::new(
                         &dy[n * out_image + grp * og * plane..][..og * plane],

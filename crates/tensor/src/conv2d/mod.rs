@@ -2,12 +2,12 @@
 //! lowered to im2col + GEMM, with its three backward kernels; the book's reference loops
 //! live in [`mod@reference`] and are the oracle of the tests.
 
-#[cfg(target_arch = "x86_64")]
 mod direct;
 pub mod im2col;
 mod lowered;
 pub mod pooled;
 pub mod reference;
+pub mod select;
 
 use crate::activation::Activation;
 use crate::error::{Result, TensorError};
@@ -294,8 +294,10 @@ pub fn conv2d_activation<T: Float>(
 ) -> Result<Tensor<T>> {
     let g = params.geometry("conv2d", x.shape(), weight.shape())?;
     check_bias("conv2d", bias, g.c_out)?;
+    let sel = select::select::<T>(&g);
     let y = lowered::forward(
         &g,
+        &sel,
         x.data(),
         weight.data(),
         bias.map(Tensor::data),
@@ -318,7 +320,8 @@ pub fn conv2d_backward_input<T: Float>(
     let op = "conv2d_backward_input";
     let g = params.geometry(op, x_shape, weight.shape())?;
     check_grad_out(op, dy, &g)?;
-    let dx = lowered::backward_input(&g, dy.data(), weight.data());
+    let sel = select::select::<T>(&g);
+    let dx = lowered::backward_input(&g, &sel, dy.data(), weight.data());
     Ok(Tensor::from_parts(dx, x_shape.clone()))
 }
 
@@ -337,7 +340,8 @@ pub fn conv2d_backward_weight<T: Float>(
     let op = "conv2d_backward_weight";
     let g = params.geometry(op, x.shape(), w_shape)?;
     check_grad_out(op, dy, &g)?;
-    let dw = lowered::backward_weight(&g, dy.data(), x.data());
+    let sel = select::select::<T>(&g);
+    let dw = lowered::backward_weight(&g, &sel, dy.data(), x.data());
     Ok(Tensor::from_parts(dw, w_shape.clone()))
 }
 
@@ -353,6 +357,7 @@ pub fn conv2d_backward_bias<T: Float>(dy: &Tensor<T>) -> Result<Tensor<T>> {
         ));
     }
     let (n, c_out, plane) = (dy.dims()[0], dy.dims()[1], dy.dims()[2] * dy.dims()[3]);
+    let level = crate::simd::level();
     // per task of images, then the tasks in order: the same sums for any thread count
     let partials = crate::parallel::map_image_tasks(n, dy.numel(), |images| {
         let mut db = vec![T::ZERO; c_out];
@@ -360,7 +365,7 @@ pub fn conv2d_backward_bias<T: Float>(dy: &Tensor<T>) -> Result<Tensor<T>> {
             .chunks_exact((c_out * plane).max(1))
         {
             for (d, y_o) in db.iter_mut().zip(y_n.chunks_exact(plane.max(1))) {
-                *d += match crate::kernels::sum_f32(y_o) {
+                *d += match crate::kernels::sum_f32(level, y_o) {
                     Some(s) => T::from_f64(s as f64),
                     None => y_o.iter().copied().sum::<T>(),
                 };

@@ -66,6 +66,12 @@ fn pooled_forward<T: Float>(
     let (in_image, pooled_image) = (g.c * g.h * g.w, g.c_out * pg.h_out * pg.w_out);
     let mut out = vec![T::ZERO; g.n * pooled_image];
     let mut argmax = vec![0u32; if with_argmax { g.n * pooled_image } else { 0 }];
+    // chosen here, on the calling thread, for every task
+    let sel = super::select::select::<T>(&ConvGeometry {
+        n: IMAGES_PER_TASK.min(g.n),
+        ..g
+    });
+    let pool_path = crate::pool2d::select::path::<T>(&pg, sel.level);
     let task = |t: usize, out: &mut [T], argmax: Option<&mut [u32]>| {
         let images = t * IMAGES_PER_TASK..((t + 1) * IMAGES_PER_TASK).min(g.n);
         let sub = ConvGeometry {
@@ -76,11 +82,11 @@ fn pooled_forward<T: Float>(
         // the convolution's output is pooled and dropped: it goes to this thread's scratch
         with_scratch(sub.n * g.c_out * g.h_out * g.w_out, |scratch| {
             let (w, b) = (weight.data(), bias.map(Tensor::data));
-            let z = lowered::forward_in(&sub, x_sub, w, b, None, scratch);
-            max_pool_planes(&z, &pg, out, argmax);
+            let z = lowered::forward_in(&sub, &sel, x_sub, w, b, None, scratch);
+            max_pool_planes(&z, &pg, pool_path, sel.level, out, argmax);
         });
         if let Some(a) = activation {
-            a.apply_in_place(out);
+            a.apply_in_place_at(sel.level, out);
         }
     };
     let chunk = IMAGES_PER_TASK * pooled_image;

@@ -1,6 +1,7 @@
 //! e^x and the logistic function for f32 slices, vectorised: a degree-6 polynomial on
 //! [−ln2/2, ln2/2] after range reduction (Cephes' `expf`, within 2 ulp of the true value).
-//! The portable version below and the AVX-512 version compute the same formula.
+//! The portable functions below are the twins of the vector kernels of
+//! `kernels::elementwise`, which compute the same formula.
 
 /// Cephes' coefficients of (e^r − 1 − r) / r² on [−ln2/2, ln2/2], highest degree first.
 pub(crate) const EXP_POLY: [f32; 6] = [
@@ -37,42 +38,39 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-x))
 }
 
-/// `dst[i] = sigmoid(src[i])`, with AVX-512 when available.
+/// `dst[i] = sigmoid(src[i])`, vectorised at the thread's level.
 ///
 /// # Panics
 /// If the slices differ in length.
 pub fn sigmoid_slice(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "sigmoid_slice: lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if super::avx512() {
-        // SAFETY: the CPU has AVX-512F (checked just above); the lengths are equal.
-        return unsafe { super::avx512::sigmoid(src, dst) };
+    let level = crate::simd::level();
+    if level.is_vector() {
+        return super::elementwise::sigmoid(level, src, dst);
     }
     for (d, &s) in dst.iter_mut().zip(src) {
         *d = sigmoid_f32(s);
     }
 }
 
-/// `x[i] = sigmoid(x[i])`, with AVX-512 when available.
+/// `x[i] = sigmoid(x[i])`, vectorised at the thread's level.
 pub fn sigmoid_in_place(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if super::avx512() {
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { super::avx512::sigmoid_in_place(x) };
+    let level = crate::simd::level();
+    if level.is_vector() {
+        return super::elementwise::sigmoid_in_place(level, x);
     }
     x.iter_mut().for_each(|v| *v = sigmoid_f32(*v));
 }
 
-/// `dst[i] = e^src[i]`, with AVX-512 when available.
+/// `dst[i] = e^src[i]`, vectorised at the thread's level.
 ///
 /// # Panics
 /// If the slices differ in length.
 pub fn exp_slice(src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "exp_slice: lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if super::avx512() {
-        // SAFETY: the CPU has AVX-512F; the lengths are equal.
-        return unsafe { super::avx512::exp(src, dst) };
+    let level = crate::simd::level();
+    if level.is_vector() {
+        return super::elementwise::exp(level, src, dst);
     }
     for (d, &s) in dst.iter_mut().zip(src) {
         *d = exp_f32(s);
@@ -87,8 +85,28 @@ mod tests {
         (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
     }
 
+    fn every_level(f: fn()) {
+        for level in crate::simd::Level::supported() {
+            crate::simd::with_level(level, f).unwrap();
+        }
+    }
+
     #[test]
     fn exp_is_within_two_ulp_of_libm() {
+        every_level(exp_within_two_ulp);
+    }
+
+    #[test]
+    fn sigmoid_is_within_three_ulp_of_the_exact_value() {
+        every_level(sigmoid_within_three_ulp);
+    }
+
+    #[test]
+    fn sigmoid_saturates_cleanly() {
+        every_level(sigmoid_saturates);
+    }
+
+    fn exp_within_two_ulp() {
         let xs: Vec<f32> = (0..20001)
             .map(|i| -87.0 + 175.0 * i as f32 / 20000.0)
             .collect();
@@ -105,8 +123,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn sigmoid_is_within_three_ulp_of_the_exact_value() {
+    fn sigmoid_within_three_ulp() {
         // the vector kernel divides by a reciprocal estimate and a Newton step
         let xs: Vec<f32> = (0..40001)
             .map(|i| -87.0 + 174.0 * i as f32 / 40000.0)
@@ -122,8 +139,7 @@ mod tests {
         assert!(worst <= 3, "vector sigmoid is {worst} ulp off");
     }
 
-    #[test]
-    fn sigmoid_saturates_cleanly() {
+    fn sigmoid_saturates() {
         let xs = [
             -1000.0,
             -90.0,

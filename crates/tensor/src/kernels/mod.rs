@@ -1,33 +1,28 @@
-//! Hand-written f32 kernels for x86-64 CPUs with AVX-512, chosen at run time. Every caller
-//! keeps a portable path for other element types and CPUs, and the tests compare both.
+//! The f32 kernels, each family written once over [`crate::simd::Simd`] and run at the
+//! level [`crate::simd::level`] chooses: element-wise functions, the two small GEMMs, the
+//! stride-1 lowerings, direct convolution, 2×2 max pooling and a byte-table lookup. Every
+//! caller keeps a portable path (the level `scalar`, and every f64 call), and the tests
+//! run both against the reference loops. Entry points take the level and panic on
+//! `scalar`: choosing the portable path is the caller's selector's job.
 
-#[cfg(target_arch = "x86_64")]
-pub mod avx512;
-#[cfg(target_arch = "x86_64")]
-pub mod avx512_conv;
-#[cfg(target_arch = "x86_64")]
-pub mod avx512_pool;
+pub(crate) mod conv;
+pub(crate) mod conv_weight;
+pub(crate) mod elementwise;
 pub mod exp;
+pub(crate) mod gather;
+pub(crate) mod gemm;
+pub(crate) mod gemm_nt;
+pub(crate) mod lowering;
+pub(crate) mod pool;
 
 use crate::float::Float;
+use crate::simd::{self, Level};
 use std::any::TypeId;
 
-/// True when the AVX-512 kernels can run on this CPU (and `KILN_NO_SIMD` is not set, which
-/// forces the portable paths, for testing them).
+/// True when the vector kernels run on this thread (the level is not `scalar`). The name
+/// is older than the levels: it meant AVX-512 when that was the only vector level.
 pub fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static ON: OnceLock<bool> = OnceLock::new();
-        *ON.get_or_init(|| {
-            std::env::var_os("KILN_NO_SIMD").is_none()
-                && std::arch::is_x86_feature_detected!("avx512f")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    simd::level().is_vector()
 }
 
 /// The slice as `&[f32]` when `T` is `f32`.
@@ -60,21 +55,21 @@ pub fn vec_from_f32<T: Float>(v: Vec<f32>) -> Option<Vec<T>> {
 }
 
 /// `dst[i] = table[src[i]]`: how image bytes become values (a table holds the
-/// transform of each of the 256 byte values). For f32 with AVX-512 the lookups are
-/// gathers, 16 at a time.
+/// transform of each of the 256 byte values). For f32 at a vector level the lookups are
+/// gathers where the instruction set has them (`kernels::gather`).
 ///
 /// # Panics
 /// If `dst` and `src` differ in length.
 pub fn map_bytes<T: Float>(table: &[T; 256], src: &[u8], dst: &mut [T]) {
     assert_eq!(src.len(), dst.len(), "map_bytes: lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if let (true, Some(table_f), Some(dst_f)) = (avx512(), as_f32(table), as_f32_mut(dst)) {
+    let level = simd::level();
+    if let (true, Some(table_f), Some(dst_f)) = (level.is_vector(), as_f32(table), as_f32_mut(dst))
+    {
+        let table_f: &[f32; 256] = table_f.try_into().expect("256 entries");
         // SAFETY: an initialized slice seen as maybe-uninitialized; the kernel only
         // stores valid values into it.
         let dst_f = unsafe { &mut *(dst_f as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) };
-        // SAFETY: AVX-512F is present; the table has 256 entries, so every byte indexes
-        // inside it; dst is as long as src.
-        unsafe { avx512::lookup_bytes(table_f, src, dst_f) };
+        gather::lookup_bytes(level, table_f, src, dst_f);
         return;
     }
     for (d, &b) in dst.iter_mut().zip(src) {
@@ -98,13 +93,12 @@ pub fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
-/// `Σ x` for an f32 slice (vectorised when the CPU allows), or `None` for another type.
-pub fn sum_f32<T: Float>(x: &[T]) -> Option<f32> {
+/// `Σ x` for an f32 slice at `level` (vectorised unless it is `scalar`), or `None` for
+/// another type.
+pub fn sum_f32<T: Float>(level: Level, x: &[T]) -> Option<f32> {
     let x = as_f32(x)?;
-    #[cfg(target_arch = "x86_64")]
-    if avx512() {
-        // SAFETY: the CPU has AVX-512F.
-        return Some(unsafe { avx512_pool::sum(x) });
+    if level.is_vector() {
+        return Some(elementwise::sum(level, x));
     }
     Some(x.iter().sum())
 }
@@ -114,7 +108,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bytes_become_their_table_values_at_every_length() {
+    fn bytes_become_their_table_values_at_every_length_and_level() {
+        for level in Level::supported() {
+            simd::with_level(level, bytes_become_their_table_values).unwrap();
+        }
+    }
+
+    fn bytes_become_their_table_values() {
         let table: [f32; 256] = std::array::from_fn(|b| (b as f32 - 7.5) / 3.25);
         let table64: [f64; 256] = std::array::from_fn(|b| (b as f64 - 7.5) / 3.25);
         let src: Vec<u8> = (0..300u32).map(|i| (i * 97 % 256) as u8).collect();

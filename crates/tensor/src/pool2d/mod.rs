@@ -4,14 +4,16 @@
 //! (`count_include_pad`, Gluon's default) or to the input itself.
 
 pub mod reference;
+pub mod select;
 
 use crate::error::{Result, TensorError};
 use crate::float::Float;
-#[cfg(target_arch = "x86_64")]
-use crate::kernels::{as_f32, as_f32_mut};
+use crate::kernels::{as_f32, as_f32_mut, as_f32_uninit};
 use crate::shape::{Hw, Shape};
+use crate::simd::Level;
 use crate::tensor::Tensor;
 use crate::window::out_size;
+use select::PoolPath;
 use std::mem::MaybeUninit;
 
 /// The options of 2-d pooling.
@@ -179,7 +181,7 @@ impl PoolGeometry {
 
     /// True when the windows tile the input exactly: no padding, stride equal to the
     /// window, and every window inside the input.
-    fn tiles_exactly(&self) -> bool {
+    pub(crate) fn tiles_exactly(&self) -> bool {
         let p = &self.params;
         p.padding == Hw::new(0, 0)
             && p.stride == p.kernel
@@ -226,6 +228,8 @@ fn max_pool2d_impl<T: Float>(
     let planes = g.n * g.c;
     let mut out = vec![T::ZERO; planes * plane_out];
     let mut argmax = with_argmax.then(|| vec![0u32; planes * plane_out]);
+    let level = crate::simd::level();
+    let path = select::path::<T>(&g, level);
     if plane_out > 0 {
         if crate::parallel::worth_splitting(x.numel()) {
             use rayon::prelude::*;
@@ -236,11 +240,13 @@ fn max_pool2d_impl<T: Float>(
             match &mut argmax {
                 Some(a) => xs
                     .zip(a.par_chunks_mut(plane_out))
-                    .for_each(|((x_p, y), arg)| max_pool_planes(x_p, &g, y, Some(arg))),
-                None => xs.for_each(|(x_p, y)| max_pool_planes(x_p, &g, y, None)),
+                    .for_each(|((x_p, y), arg)| {
+                        max_pool_planes(x_p, &g, path, level, y, Some(arg))
+                    }),
+                None => xs.for_each(|(x_p, y)| max_pool_planes(x_p, &g, path, level, y, None)),
             }
         } else {
-            max_pool_planes(x.data(), &g, &mut out, argmax.as_deref_mut());
+            max_pool_planes(x.data(), &g, path, level, &mut out, argmax.as_deref_mut());
         }
     }
     Ok((Tensor::from_parts(out, g.out_shape()), argmax))
@@ -249,10 +255,12 @@ fn max_pool2d_impl<T: Float>(
 /// Max pooling of whole (H, W) planes of `x`, as many as `x` holds, into `out` and, if
 /// given, `argmax` (one plane of each per input plane), on the calling thread: the body
 /// of [`max_pool2d_with_argmax`] and [`max_pool2d`], and what a fused op calls on its own
-/// buffer.
+/// buffer. `path` is [`select::path`]'s for `g` at `level`.
 pub(crate) fn max_pool_planes<T: Float>(
     x: &[T],
     g: &PoolGeometry,
+    path: PoolPath,
+    level: Level,
     out: &mut [T],
     mut argmax: Option<&mut [u32]>,
 ) {
@@ -273,10 +281,12 @@ pub(crate) fn max_pool_planes<T: Float>(
         .zip(out.chunks_exact_mut(plane_out))
         .enumerate()
     {
-        let mut arg = argmax
+        let arg = argmax
             .as_deref_mut()
             .map(|a| &mut a[p * plane_out..(p + 1) * plane_out]);
-        if tiled && g.params.kernel == Hw::new(2, 2) && fast_2x2(x_p, y, arg.as_deref_mut(), g) {
+        if path == PoolPath::Vector2x2 {
+            let (xf, yf) = (as_f32(x_p).expect("f32"), as_f32_mut(y).expect("f32"));
+            crate::kernels::pool::max_pool_2x2(level, xf, g.w, g.h_out, g.w_out, yf, arg);
             continue;
         }
         let arg = match arg {
@@ -292,20 +302,6 @@ pub(crate) fn max_pool_planes<T: Float>(
             max_plane(x_p, y, arg, g, &hs, &ws);
         }
     }
-}
-
-/// 2×2, stride 2 max pooling of one plane with the AVX-512 kernel, if it applies (f32 on
-/// a CPU with AVX-512); false otherwise.
-fn fast_2x2<T: Float>(x: &[T], y: &mut [T], arg: Option<&mut [u32]>, g: &PoolGeometry) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if let (true, Some(xf), Some(yf)) = (crate::kernels::avx512(), as_f32(x), as_f32_mut(y)) {
-        // SAFETY: AVX-512F is present; the windows tile the plane (checked by the caller),
-        // so 2·h_out rows of 2·w_out values lie inside x.
-        unsafe { crate::kernels::avx512_pool::max_pool_2x2(xf, g.w, g.h_out, g.w_out, yf, arg) };
-        return true;
-    }
-    let _ = (x, y, arg, g);
-    false
 }
 
 /// True when `v` replaces `best` as a window's maximum: it is greater, or it is the
@@ -397,7 +393,8 @@ pub fn max_pool2d_backward<T: Float>(
             "argmax does not belong to this input",
         ));
     }
-    let fast = g.tiles_exactly() && g.params.kernel == Hw::new(2, 2);
+    let level = crate::simd::level();
+    let fast = select::path::<T>(&g, level) == PoolPath::Vector2x2;
     let per_image = g.c * plane_in;
     let planes = |p: usize| {
         let range = p * plane_out..(p + 1) * plane_out;
@@ -405,11 +402,11 @@ pub fn max_pool2d_backward<T: Float>(
     };
     // The 2×2 kernel writes every element of a plane that its windows cover exactly, so
     // such planes need no zeroing first (zeroing them was 3% of a LeNet step).
-    if fast && g.h == 2 * g.h_out && g.w == 2 * g.w_out && unpool_kernel_runs(dy.data()) {
+    if fast && g.h == 2 * g.h_out && g.w == 2 * g.w_out {
         let fill = |images: std::ops::Range<usize>, part: &mut [MaybeUninit<T>]| {
             for (p, dx_p) in part.chunks_exact_mut(plane_in.max(1)).enumerate() {
                 let (dy_p, arg_p) = planes(images.start * g.c + p);
-                assert!(fast_unpool_2x2(dy_p, arg_p, &g, dx_p), "checked above");
+                unpool_2x2(level, dy_p, arg_p, &g, dx_p);
             }
         };
         // SAFETY: the windows cover each plane exactly and the kernel writes every
@@ -431,7 +428,8 @@ pub fn max_pool2d_backward<T: Float>(
                 // SAFETY: an initialized slice seen as maybe-uninitialized: the kernel
                 // only writes valid values into it.
                 let uninit = unsafe { &mut *(dx_p as *mut [T] as *mut [MaybeUninit<T>]) };
-                if fast && fast_unpool_2x2(dy_p, arg_p, &g, uninit) {
+                if fast {
+                    unpool_2x2(level, dy_p, arg_p, &g, uninit);
                     continue;
                 }
                 for (&d, &at) in dy_p.iter().zip(arg_p) {
@@ -443,34 +441,18 @@ pub fn max_pool2d_backward<T: Float>(
     Ok(Tensor::from_parts(dx, x_shape.clone()))
 }
 
-/// True when [`fast_unpool_2x2`] runs for gradients like `dy` (f32 on AVX-512).
-fn unpool_kernel_runs<T: Float>(dy: &[T]) -> bool {
-    cfg!(target_arch = "x86_64") && crate::kernels::avx512() && as_f32(dy).is_some()
-}
-
-/// The AVX-512 2×2 unpooling of one plane, if [`unpool_kernel_runs`]; false otherwise.
+/// The vector 2×2 unpooling of one plane (f32 at a vector level: the caller's path).
 /// It writes the windows' every element and reads none, so `dx` may start uninitialized.
-fn fast_unpool_2x2<T: Float>(
+fn unpool_2x2<T: Float>(
+    level: Level,
     dy: &[T],
     arg: &[u32],
     g: &PoolGeometry,
     dx: &mut [MaybeUninit<T>],
-) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if let (true, Some(dyf), Some(dxf)) = (
-        crate::kernels::avx512(),
-        as_f32(dy),
-        crate::kernels::as_f32_uninit(dx),
-    ) {
-        // SAFETY: AVX-512F is present; the windows tile the plane (checked by the caller)
-        // and every argmax was checked to lie in the plane by the forward's construction.
-        unsafe {
-            crate::kernels::avx512_pool::max_unpool_2x2(dyf, arg, g.w, g.h_out, g.w_out, dxf)
-        };
-        return true;
-    }
-    let _ = (dy, arg, g, dx);
-    false
+) {
+    let (dyf, dxf) = (as_f32(dy).expect("f32"), as_f32_uninit(dx).expect("f32"));
+    // every argmax was checked to lie in the plane (max_pool2d_backward)
+    crate::kernels::pool::max_unpool_2x2(level, dyf, arg, g.w, g.h_out, g.w_out, dxf);
 }
 
 fn divisor(g: &PoolGeometry, sh: &Span, sw: &Span) -> usize {

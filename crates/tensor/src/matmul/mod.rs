@@ -1,6 +1,11 @@
-//! Matrix products through `matrixmultiply`: [`gemm`] on strided matrix views (a transposed
-//! operand is a view with its strides swapped, never a copy) and [`Tensor::matmul`] for
-//! 2-d and batched 3-d tensors.
+//! Matrix products: [`gemm`] on strided matrix views (a transposed operand is a view with
+//! its strides swapped, never a copy) and [`Tensor::matmul`] for 2-d and batched 3-d
+//! tensors. [`select`] chooses per product between the vector kernels for few rows and
+//! `matrixmultiply`.
+
+pub mod select;
+
+use select::GemmPath;
 
 use crate::error::{Result, TensorError};
 use crate::float::Float;
@@ -116,6 +121,19 @@ fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 /// # Panics
 /// If the dimensions do not chain (a bug in the caller; [`Tensor::matmul`] validates).
 pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>) {
+    gemm_at(crate::simd::level(), alpha, a, b, beta, c)
+}
+
+/// [`gemm`] at a given level (the caller's, read once on its thread): how kernels that
+/// run on the thread pool multiply.
+pub(crate) fn gemm_at<T: Float>(
+    level: crate::simd::Level,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+) {
     assert!(
         a.cols == b.rows && c.rows == a.rows && c.cols == b.cols,
         "gemm: {}×{} · {}×{} does not fit {}×{}",
@@ -156,6 +174,7 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
                     ..a
                 };
                 gemm_serial(
+                    level,
                     alpha,
                     a_rows,
                     b,
@@ -165,116 +184,74 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
             });
         return;
     }
-    gemm_serial(alpha, a, b, beta, c);
+    gemm_serial(level, alpha, a, b, beta, c);
 }
 
 /// Rows of C per task when a product is split across threads: large enough that packing
 /// B once per task stays cheap (LeNet's dense layers at batch 256 split in two).
 const ROWS_PER_TASK: usize = 128;
 
-/// [`gemm`] on the calling thread.
-fn gemm_serial<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>) {
-    let mut c = c;
-    if try_small_gemm(alpha, &a, &b, beta, &mut c) {
-        return;
-    }
-    // SAFETY: the constructors checked that every strided element lies inside its slice,
-    // and `c` is a unique borrow, so it cannot overlap `a` or `b`.
-    unsafe {
-        T::gemm_raw(
-            a.rows,
-            a.cols,
-            b.cols,
-            alpha,
-            a.data.as_ptr(),
-            a.rs as isize,
-            a.cs as isize,
-            b.data.as_ptr(),
-            b.rs as isize,
-            b.cs as isize,
-            beta,
-            c.data.as_mut_ptr(),
-            c.rs as isize,
-            c.cs as isize,
-        )
-    }
-}
-
-/// Up to this many rows of C, or this inner dimension, the AVX-512 kernel (which keeps a
-/// tile of C in registers for the whole inner loop) beats `matrixmultiply` (which packs
-/// both operands first).
-const SMALL_GEMM_MAX: usize = 32;
-
-/// Runs `C ← A·B (+ C)` on the AVX-512 few-rows kernel when it applies (f32, α = 1,
-/// β ∈ {0, 1}, B and C with contiguous rows, few rows); returns false otherwise.
-fn try_small_gemm<T: Float>(
+/// [`gemm`] on the calling thread, by the path [`select::path`] chooses.
+fn gemm_serial<T: Float>(
+    level: crate::simd::Level,
     alpha: T,
-    a: &MatRef<'_, T>,
-    b: &MatRef<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
     beta: T,
-    c: &mut MatMut<'_, T>,
-) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use crate::kernels::{as_f32, as_f32_mut, avx512, avx512::Gemm};
-        let fits = alpha == T::ONE
-            && (beta == T::ZERO || beta == T::ONE)
-            && b.cs == 1
-            && c.cs == 1
-            && (c.rows <= SMALL_GEMM_MAX || a.cols <= SMALL_GEMM_MAX)
-            && crate::kernels::avx512();
-        let (rows, cols, ldc) = (c.rows, c.cols, c.rs);
-        // A·Bᵀ with both stored row-major (a dense layer's x·Wᵀ) and few rows of C: dot
-        // products along the shared dimension, no packing.
-        let nt = alpha == T::ONE
-            && (beta == T::ZERO || beta == T::ONE)
-            && a.cs == 1
-            && b.rs == 1
-            && c.cs == 1
-            && c.rows <= SMALL_GEMM_MAX
-            && crate::kernels::avx512();
-        if let (true, Some(fa), Some(fb), Some(fc)) =
-            (nt, as_f32(a.data), as_f32(b.data), as_f32_mut(c.data))
-        {
-            // SAFETY: AVX-512F is present; the views were checked in bounds, A has rows of
-            // stride rs with unit columns, Bᵀ has unit rows so B is row-major with stride cs.
-            unsafe {
-                avx512::gemm_nt(
-                    rows,
-                    cols,
-                    a.cols,
-                    fa,
-                    a.rs,
-                    fb,
-                    b.cs,
-                    fc,
-                    ldc,
-                    beta == T::ONE,
-                )
+    c: MatMut<'_, T>,
+) {
+    use crate::kernels::{as_f32, as_f32_mut, gemm::Gemm, gemm_nt::GemmNt};
+    let accumulate = beta == T::ONE;
+    match select::path(level, alpha, &a, &b, beta, &c) {
+        GemmPath::DotRows => {
+            let (fa, fb) = (as_f32(a.data).expect("f32"), as_f32(b.data).expect("f32"));
+            let g = GemmNt {
+                m: c.rows,
+                n: c.cols,
+                k: a.cols,
+                lda: a.rs,
+                ldb: b.cs,
+                ldc: c.rs,
+                accumulate,
             };
-            return true;
+            // A (m × k, rows of stride rs) · Bᵀ where B is n × k row-major with stride cs
+            crate::kernels::gemm_nt::gemm_nt(level, &g, fa, fb, as_f32_mut(c.data).expect("f32"));
         }
-        if let (true, Some(fa), Some(fb), Some(fc)) =
-            (fits, as_f32(a.data), as_f32(b.data), as_f32_mut(c.data))
-        {
+        GemmPath::FewRows => {
+            let (fa, fb) = (as_f32(a.data).expect("f32"), as_f32(b.data).expect("f32"));
             let g = Gemm {
-                m: rows,
-                n: cols,
+                m: c.rows,
+                n: c.cols,
                 k: a.cols,
                 rsa: a.rs,
                 csa: a.cs,
                 ldb: b.rs,
-                ldc,
-                accumulate: beta == T::ONE,
+                ldc: c.rs,
+                accumulate,
             };
-            // SAFETY: the view constructors checked every strided access is in bounds, B
-            // and C have unit column strides (checked above), and AVX-512F is present.
-            unsafe { avx512::gemm(&g, fa, fb, fc) };
-            return true;
+            crate::kernels::gemm::gemm(level, &g, fa, fb, as_f32_mut(c.data).expect("f32"));
         }
+        // SAFETY: the constructors checked that every strided element lies inside its
+        // slice, and `c` is a unique borrow, so it cannot overlap `a` or `b`.
+        GemmPath::Packed => unsafe {
+            T::gemm_raw(
+                a.rows,
+                a.cols,
+                b.cols,
+                alpha,
+                a.data.as_ptr(),
+                a.rs as isize,
+                a.cs as isize,
+                b.data.as_ptr(),
+                b.rs as isize,
+                b.cs as isize,
+                beta,
+                c.data.as_mut_ptr(),
+                c.rs as isize,
+                c.cs as isize,
+            )
+        },
     }
-    let _ = (alpha, a, b, beta, c);
-    false
 }
 
 impl<T: Float> Tensor<T> {
