@@ -44,6 +44,7 @@ pub mod zoo;
 
 pub use block::{Block, BlockExt, Geometry, NameCell, ParameterDict};
 pub use check::gradcheck_block;
+pub use data::{ArrayDataset, DataLoader, Dataset, SimpleDataset};
 pub use data_parallel::DataParallel;
 pub use error::{NnError, Result};
 pub use init::{FactorType, Init, RndType};
