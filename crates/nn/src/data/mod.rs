@@ -1,6 +1,7 @@
 //! Data (Gluon's `gluon.data`): the [`Dataset`] trait and its datasets (arrays, vectors,
-//! Fashion-MNIST, MNIST), the vision [`transforms`], and the [`DataLoader`].
+//! Fashion-MNIST, MNIST, CIFAR-10), the vision [`transforms`], and the [`DataLoader`].
 
+pub mod cifar;
 pub mod dataset;
 pub mod idx;
 pub mod loader;
@@ -9,6 +10,7 @@ pub mod sample;
 pub mod transforms;
 pub mod vision;
 
+pub use cifar::{parse_cifar_batch, read_cifar_batch, Cifar10, CifarBatch};
 pub use dataset::{check_index, ArrayDataset, Dataset, EpochKey, SimpleDataset, TransformFirst};
 pub use idx::{parse_idx, read_idx, IdxArray};
 pub use loader::{Batch, Batches, DataLoader, LastBatch, TryBatches};
