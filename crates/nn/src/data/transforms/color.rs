@@ -54,28 +54,33 @@ impl RandomBrightness {
 
 impl Transform for RandomBrightness {
     fn apply<'a>(&self, sample: Sample<'a>, draws: &Draws) -> Result<Sample<'a>> {
-        let alpha = self.factor(draws);
-        Ok(match sample {
-            Sample::Image(image) => {
-                let hwc = image.hwc();
-                let mut px = image.into_pixels();
-                px.iter_mut()
-                    .for_each(|v| *v = saturate_u8(*v as f32 * alpha));
-                Sample::Image(Image::new(px, hwc)?)
-            }
-            Sample::Tensor(AnyTensor::F32(mut t)) => {
-                t.data_mut().iter_mut().for_each(|v| *v *= alpha);
-                Sample::Tensor(AnyTensor::F32(t))
-            }
-            Sample::Tensor(AnyTensor::F64(mut t)) => {
-                // MXNet: `static_cast<float>(input) * alpha`, stored back as the input type
-                t.data_mut()
-                    .iter_mut()
-                    .for_each(|v| *v = (*v as f32 * alpha) as f64);
-                Sample::Tensor(AnyTensor::F64(t))
-            }
-        })
+        adjust_brightness(sample, self.factor(draws))
     }
+}
+
+/// [`RandomBrightness`] with the factor `alpha` given: bytes become `saturate(float(v) ·
+/// α)`, float32 values `v · α`, float64 values `(float(v) · α)` widened back (MXNet
+/// multiplies in float32 whatever the input type).
+pub fn adjust_brightness(sample: Sample<'_>, alpha: f32) -> Result<Sample<'_>> {
+    Ok(match sample {
+        Sample::Image(image) => {
+            let hwc = image.hwc();
+            let mut px = image.into_pixels();
+            px.iter_mut()
+                .for_each(|v| *v = saturate_u8(*v as f32 * alpha));
+            Sample::Image(Image::new(px, hwc)?)
+        }
+        Sample::Tensor(AnyTensor::F32(mut t)) => {
+            t.data_mut().iter_mut().for_each(|v| *v *= alpha);
+            Sample::Tensor(AnyTensor::F32(t))
+        }
+        Sample::Tensor(AnyTensor::F64(mut t)) => {
+            t.data_mut()
+                .iter_mut()
+                .for_each(|v| *v = (*v as f32 * alpha) as f64);
+            Sample::Tensor(AnyTensor::F64(t))
+        }
+    })
 }
 
 /// Gluon's `transforms.RandomContrast(contrast)` on an image of bytes with 1 or 3
@@ -103,7 +108,7 @@ impl RandomContrast {
 }
 
 /// MXNet's `AdjustContrastImpl` with factor `alpha` on bytes `px` (H×W×C, C = 1 or 3).
-pub(crate) fn adjust_contrast(px: &mut [u8], channels: usize, alpha: f32) {
+fn contrast_bytes(px: &mut [u8], channels: usize, alpha: f32) {
     const COEF: [f32; 3] = [0.299, 0.587, 0.114];
     let length = px.len() / channels.max(1);
     let mut sum = 0.0f32;
@@ -122,24 +127,30 @@ pub(crate) fn adjust_contrast(px: &mut [u8], channels: usize, alpha: f32) {
         .for_each(|v| *v = saturate_u8(*v as f32 * alpha + beta));
 }
 
+/// [`RandomContrast`] with the factor `alpha` given, on an image of bytes with 1 or 3
+/// channels (an error otherwise).
+pub fn adjust_contrast(sample: Sample<'_>, alpha: f32) -> Result<Sample<'_>> {
+    let image = match sample {
+        Sample::Image(i) if matches!(i.channels(), 1 | 3) && !i.pixels().is_empty() => i,
+        other => {
+            return Err(NnError::invalid(
+                "RandomContrast",
+                format!(
+                    "needs a non-empty image of bytes with 1 or 3 channels, got a {}",
+                    other.describe()
+                ),
+            ))
+        }
+    };
+    let hwc = image.hwc();
+    let mut px = image.into_pixels();
+    contrast_bytes(&mut px, hwc[2], alpha);
+    Ok(Sample::Image(Image::new(px, hwc)?))
+}
+
 impl Transform for RandomContrast {
     fn apply<'a>(&self, sample: Sample<'a>, draws: &Draws) -> Result<Sample<'a>> {
-        let image = match sample {
-            Sample::Image(i) if matches!(i.channels(), 1 | 3) && !i.pixels().is_empty() => i,
-            other => {
-                return Err(NnError::invalid(
-                    "RandomContrast",
-                    format!(
-                        "needs a non-empty image of bytes with 1 or 3 channels, got a {}",
-                        other.describe()
-                    ),
-                ))
-            }
-        };
-        let hwc = image.hwc();
-        let mut px = image.into_pixels();
-        adjust_contrast(&mut px, hwc[2], self.factor(draws));
-        Ok(Sample::Image(Image::new(px, hwc)?))
+        adjust_contrast(sample, self.factor(draws))
     }
 }
 
@@ -178,12 +189,12 @@ mod tests {
         // grey bytes [0, 100, 200]: mean 100; α = 0.5 → β = 0.5 · 100 = 50:
         // 0·0.5 + 50 = 50, 100·0.5 + 50 = 100, 200·0.5 + 50 = 150
         let mut px = vec![0u8, 100, 200];
-        adjust_contrast(&mut px, 1, 0.5);
+        contrast_bytes(&mut px, 1, 0.5);
         assert_eq!(px, [50, 100, 150]);
         // one RGB pixel (100, 50, 10): m = 0.299·100 + 0.587·50 + 0.114·10 = 60.39;
         // α = 2: β = −60.39: 200 − 60.39 = 139.61 → 139, 100 − 60.39 → 39, 20 − 60.39 → 0
         let mut px = vec![100u8, 50, 10];
-        adjust_contrast(&mut px, 3, 2.0);
+        contrast_bytes(&mut px, 3, 2.0);
         assert_eq!(px, [139, 39, 0]);
         let t = RandomContrast::new(0.3).unwrap();
         let d = Draws::new(EpochKey::default(), 0);

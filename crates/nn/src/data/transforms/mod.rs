@@ -7,7 +7,7 @@ mod color;
 mod geometry;
 mod tensor;
 
-pub use color::{RandomBrightness, RandomContrast};
+pub use color::{adjust_brightness, adjust_contrast, RandomBrightness, RandomContrast};
 pub use geometry::{
     CenterCrop, RandomFlipLeftRight, RandomFlipTopBottom, RandomResizedCrop, Resize,
 };
