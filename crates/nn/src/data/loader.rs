@@ -281,7 +281,7 @@ fn make_batch<D: Dataset, T: Float>(
     let labels: Vec<OnceLock<Result<Label>>> = (0..n).map(|_| OnceLock::new()).collect();
     let convert = |k: usize, item: Item<'_>, dst: &mut [T]| {
         let label = item.and_then(|(sample, label)| {
-            if sample.batch_dims() != dims {
+            if !sample.has_batch_dims(&dims) {
                 return Err(NnError::invalid(
                     data.name(),
                     format!(

@@ -179,6 +179,14 @@ impl Sample<'_> {
         }
     }
 
+    /// True when [`Sample::batch_dims`] would be `dims` (without allocating).
+    pub fn has_batch_dims(&self, dims: &[usize]) -> bool {
+        match self {
+            Sample::Image(i) => dims == [i.channels(), i.height(), i.width()],
+            Sample::Tensor(t) => t.dims() == dims,
+        }
+    }
+
     /// A short description for error messages: `image 28×28×1 (H×W×C)` or
     /// `float32 tensor [1, 28, 28]`.
     pub fn describe(&self) -> String {
