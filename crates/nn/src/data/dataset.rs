@@ -55,6 +55,14 @@ pub trait Dataset: Sync {
     /// length ([`check_index`]).
     fn sample(&self, index: usize, key: EpochKey) -> Result<(Sample<'_>, Label)>;
 
+    /// A hint that sample `index` is wanted soon: a dataset in memory can ask the CPU to
+    /// bring its bytes into the cache (the loader calls it for the samples of a task
+    /// before making them, since shuffled samples are read from unpredictable places).
+    /// Does nothing unless a dataset implements it.
+    fn prefetch(&self, index: usize) {
+        let _ = index;
+    }
+
     /// True when there are no samples.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -99,6 +107,9 @@ impl<D: Dataset + ?Sized> Dataset for &D {
     fn sample(&self, index: usize, key: EpochKey) -> Result<(Sample<'_>, Label)> {
         (**self).sample(index, key)
     }
+    fn prefetch(&self, index: usize) {
+        (**self).prefetch(index)
+    }
 }
 
 impl<D: Dataset + ?Sized> Dataset for Box<D> {
@@ -111,6 +122,9 @@ impl<D: Dataset + ?Sized> Dataset for Box<D> {
     fn sample(&self, index: usize, key: EpochKey) -> Result<(Sample<'_>, Label)> {
         (**self).sample(index, key)
     }
+    fn prefetch(&self, index: usize) {
+        (**self).prefetch(index)
+    }
 }
 
 impl<D: Dataset + ?Sized + Send> Dataset for std::sync::Arc<D> {
@@ -122,6 +136,9 @@ impl<D: Dataset + ?Sized + Send> Dataset for std::sync::Arc<D> {
     }
     fn sample(&self, index: usize, key: EpochKey) -> Result<(Sample<'_>, Label)> {
         (**self).sample(index, key)
+    }
+    fn prefetch(&self, index: usize) {
+        (**self).prefetch(index)
     }
 }
 
@@ -156,6 +173,9 @@ impl<D: Dataset, F: Transform> Dataset for TransformFirst<D, F> {
         let (sample, label) = self.data.sample(index, key.nested())?;
         let sample = self.transform.apply(sample, &Draws::new(key, index))?;
         Ok((sample, label))
+    }
+    fn prefetch(&self, index: usize) {
+        self.data.prefetch(index)
     }
 }
 

@@ -278,24 +278,25 @@ fn make_batch<D: Dataset, T: Float>(
             )
         })?;
     let first: Mutex<Option<Item<'_>>> = Mutex::new(Some(Ok(first)));
-    let labels: Vec<OnceLock<Result<Label>>> = (0..n).map(|_| OnceLock::new()).collect();
-    let convert = |k: usize, item: Item<'_>, dst: &mut [T]| {
-        let label = item.and_then(|(sample, label)| {
-            if !sample.has_batch_dims(&dims) {
-                return Err(NnError::invalid(
-                    data.name(),
-                    format!(
-                        "sample {} is a {}, but the batch's first sample (index {}) has shape {dims:?}",
-                        indices[k],
-                        sample.describe(),
-                        indices[0]
-                    ),
-                ));
-            }
-            write_sample(&sample, table, dst);
-            Ok(label)
-        });
-        let _ = labels[k].set(label);
+    // each task's labels, in its samples' order
+    let per_task = kiln_tensor::parallel::IMAGES_PER_TASK;
+    let labels: Vec<OnceLock<Result<TaskLabels>>> =
+        (0..n.div_ceil(per_task)).map(|_| OnceLock::new()).collect();
+    let convert = |k: usize, item: Item<'_>, dst: &mut [T]| -> Result<Label> {
+        let (sample, label) = item?;
+        if !sample.has_batch_dims(&dims) {
+            return Err(NnError::invalid(
+                data.name(),
+                format!(
+                    "sample {} is a {}, but the batch's first sample (index {}) has shape {dims:?}",
+                    indices[k],
+                    sample.describe(),
+                    indices[0]
+                ),
+            ));
+        }
+        write_sample(&sample, table, dst);
+        Ok(label)
     };
     let take = |k: usize| -> Item<'_> {
         match (k == 0).then(|| first.lock().expect("no task panics").take()) {
@@ -303,34 +304,39 @@ fn make_batch<D: Dataset, T: Float>(
             _ => fetch(k),
         }
     };
+    // one task: samples `images`, converted into `out` (their part of the batch)
+    let task = |images: std::ops::Range<usize>, out: &mut [T]| {
+        debug_assert_eq!(
+            images.start % per_task,
+            0,
+            "tasks start at multiples of IMAGES_PER_TASK"
+        );
+        let mut mine = TaskLabels::Classes(Vec::with_capacity(images.len()));
+        let made = images.clone().try_for_each(|k| {
+            // the samples are in shuffled order: ask for the next one's bytes while this
+            // one is made (their cache misses were a third of the batch time)
+            if k + 1 < images.end {
+                data.prefetch(indices[k + 1]);
+            }
+            let j = k - images.start;
+            mine.push(convert(k, take(k), &mut out[j * size..(j + 1) * size])?);
+            Ok(())
+        });
+        let _ = labels[images.start / per_task].set(made.map(|()| mine));
+    };
     let pixels = if size == 0 {
-        (0..n).for_each(|k| convert(k, take(k), &mut []));
+        (0..n)
+            .step_by(per_task)
+            .for_each(|t| task(t..(t + per_task).min(n), &mut []));
         Vec::new()
     } else {
-        kiln_tensor::parallel::collect_image_tasks(n, size, n * size, |images, out: &mut [T]| {
-            let mut upcoming = Some(take(images.start));
-            for (k, dst) in images.clone().zip(out.chunks_exact_mut(size)) {
-                let item = upcoming.take().expect("fetched one ahead");
-                if k + 1 < images.end {
-                    // the images are in shuffled order: fetch the next one's bytes while
-                    // this one converts (a third of the batch time was their misses)
-                    let next = take(k + 1);
-                    if let Ok((Sample::Image(i), _)) = &next {
-                        kiln_tensor::kernels::prefetch(i.pixels());
-                    }
-                    upcoming = Some(next);
-                }
-                convert(k, item, dst);
-            }
-        })
+        kiln_tensor::parallel::collect_image_tasks(n, size, n * size, task)
     };
+    // the first error in sample order, or every task's labels
     let labels = labels
         .into_iter()
-        .map(|l| {
-            l.into_inner()
-                .expect("every sample of the batch was converted")
-        })
-        .collect::<Result<Vec<Label>>>()?;
+        .map(|l| l.into_inner().expect("every task of the batch ran"))
+        .collect::<Result<Vec<TaskLabels>>>()?;
     let mut shape = vec![n];
     shape.extend_from_slice(&dims);
     Ok(Batch {
@@ -358,13 +364,65 @@ fn write_sample<T: Float>(sample: &Sample<'_>, table: &[T; 256], dst: &mut [T]) 
     }
 }
 
+/// The labels of one task's samples: class indices while they are all classes (the common
+/// case, kept small), any labels once one is not.
+enum TaskLabels {
+    Classes(Vec<usize>),
+    Any(Vec<Label>),
+}
+
+impl TaskLabels {
+    fn push(&mut self, label: Label) {
+        match (self, label) {
+            (TaskLabels::Classes(c), Label::Class(k)) => c.push(k),
+            (TaskLabels::Any(all), label) => all.push(label),
+            (this @ TaskLabels::Classes(_), label) => {
+                let TaskLabels::Classes(c) = std::mem::replace(this, TaskLabels::Any(Vec::new()))
+                else {
+                    unreachable!("matched as classes")
+                };
+                let mut all: Vec<Label> = c.into_iter().map(Label::Class).collect();
+                all.push(label);
+                *this = TaskLabels::Any(all);
+            }
+        }
+    }
+}
+
 /// The labels of a batch: all classes, or targets of one shape stacked along a new first
 /// axis; anything else is an error naming the first sample that differs.
 fn collate_labels<D: Dataset, T: Float>(
     data: &D,
     indices: &[usize],
-    labels: Vec<Label>,
+    tasks: Vec<TaskLabels>,
 ) -> Result<Labels<T>> {
+    if tasks.iter().all(|t| matches!(t, TaskLabels::Classes(_))) {
+        let mut classes = Vec::with_capacity(indices.len());
+        for t in tasks {
+            if let TaskLabels::Classes(c) = t {
+                classes.extend(c);
+            }
+        }
+        return Ok(Labels::Classes(classes));
+    }
+    let labels: Vec<Label> = tasks
+        .into_iter()
+        .flat_map(|t| match t {
+            TaskLabels::Classes(c) => c.into_iter().map(Label::Class).collect(),
+            TaskLabels::Any(all) => all,
+        })
+        .collect();
+    stack_labels(data, indices, &labels)
+}
+
+/// Labels that are not all classes: targets of one shape stacked along a new first axis,
+/// or an error naming the first sample that differs from the first.
+fn stack_labels<D: Dataset, T: Float>(
+    data: &D,
+    indices: &[usize],
+    labels: &[Label],
+) -> Result<Labels<T>> {
+    let (n, first) = (labels.len(), &labels[0]);
     let mismatch = |k: usize, label: &Label| {
         NnError::invalid(
             data.name(),
@@ -373,40 +431,32 @@ fn collate_labels<D: Dataset, T: Float>(
                 indices[k],
                 label.describe(),
                 indices[0],
-                labels[0].describe()
+                first.describe()
             ),
         )
     };
-    match &labels[0] {
-        Label::Class(_) => labels
+    let Label::Target(t) = first else {
+        let (k, other) = labels
             .iter()
             .enumerate()
-            .map(|(k, l)| match l {
-                Label::Class(c) => Ok(*c),
-                other => Err(mismatch(k, other)),
-            })
-            .collect::<Result<Vec<usize>>>()
-            .map(Labels::Classes),
-        Label::Target(first) => {
-            let dims = first.dims().to_vec();
-            let size: usize = dims.iter().product();
-            let mut values = vec![T::ZERO; size * labels.len()];
-            for (k, (label, dst)) in labels
-                .iter()
-                .zip(values.chunks_exact_mut(size.max(1)))
-                .enumerate()
-            {
-                match label {
-                    Label::Target(t) if t.dims() == dims => t.write_to(&mut dst[..size]),
-                    other => return Err(mismatch(k, other)),
-                }
+            .find(|(_, l)| !matches!(l, Label::Class(_)))
+            .expect("not all classes");
+        return Err(mismatch(k, other));
+    };
+    let dims = t.dims().to_vec();
+    let size: usize = dims.iter().product();
+    let mut values = vec![T::ZERO; size * n];
+    for (k, label) in labels.iter().enumerate() {
+        match label {
+            Label::Target(t) if t.dims() == dims => {
+                t.write_to(&mut values[k * size..(k + 1) * size])
             }
-            values.truncate(size * labels.len());
-            let mut shape = vec![labels.len()];
-            shape.extend_from_slice(&dims);
-            Ok(Labels::Targets(Tensor::from_vec(values, shape)?))
+            other => return Err(mismatch(k, other)),
         }
     }
+    let mut shape = vec![n];
+    shape.extend_from_slice(&dims);
+    Ok(Labels::Targets(Tensor::from_vec(values, shape)?))
 }
 
 #[cfg(test)]
@@ -466,19 +516,19 @@ mod tests {
     #[test]
     fn targets_stack_and_mismatches_are_errors() {
         let ok = vec![target(&[1.0, 2.0], &[2]), target(&[3.0, 4.0], &[2])];
-        let labels = collate_labels::<_, f32>(&tiny(2), &[5, 6], ok).unwrap();
+        let labels = stack_labels::<_, f32>(&tiny(2), &[5, 6], &ok).unwrap();
         assert_eq!(
             labels,
             Labels::Targets(Tensor::from_f64s(&[1.0, 2.0, 3.0, 4.0], [2, 2]).unwrap())
         );
         let scalars = vec![target(&[0.5], &[]), target(&[-1.0], &[])];
-        let labels = collate_labels::<_, f64>(&tiny(2), &[0, 1], scalars).unwrap();
+        let labels = stack_labels::<_, f64>(&tiny(2), &[0, 1], &scalars).unwrap();
         assert_eq!(
             labels,
             Labels::Targets(Tensor::from_f64s(&[0.5, -1.0], [2]).unwrap())
         );
         let bad = vec![target(&[1.0, 2.0], &[2]), target(&[3.0], &[1])];
-        let e = collate_labels::<_, f32>(&tiny(2), &[5, 6], bad)
+        let e = stack_labels::<_, f32>(&tiny(2), &[5, 6], &bad)
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -487,6 +537,6 @@ mod tests {
              (index 5) has a target of shape [2]"
         );
         let mixed = vec![Label::Class(1), target(&[3.0], &[1])];
-        assert!(collate_labels::<_, f32>(&tiny(2), &[0, 1], mixed).is_err());
+        assert!(stack_labels::<_, f32>(&tiny(2), &[0, 1], &mixed).is_err());
     }
 }

@@ -34,6 +34,24 @@ impl<'a> Image<'a> {
         }
     }
 
+    /// A view of `pixels`, whose length the caller has checked to be H·W·C.
+    pub(crate) fn borrowed(pixels: &'a [u8], hwc: [usize; 3]) -> Self {
+        debug_assert_eq!(checked_numel(&hwc), Some(pixels.len()));
+        Image {
+            pixels: Cow::Borrowed(pixels),
+            hwc,
+        }
+    }
+
+    /// An image owning `pixels`, whose length the caller has checked to be H·W·C.
+    pub(crate) fn owned(pixels: Vec<u8>, hwc: [usize; 3]) -> Self {
+        debug_assert_eq!(checked_numel(&hwc), Some(pixels.len()));
+        Image {
+            pixels: Cow::Owned(pixels),
+            hwc,
+        }
+    }
+
     /// The bytes, row by row with channels interleaved.
     pub fn pixels(&self) -> &[u8] {
         &self.pixels
@@ -180,6 +198,7 @@ impl Sample<'_> {
     }
 
     /// True when [`Sample::batch_dims`] would be `dims` (without allocating).
+    #[inline]
     pub fn has_batch_dims(&self, dims: &[usize]) -> bool {
         match self {
             Sample::Image(i) => dims == [i.channels(), i.height(), i.width()],

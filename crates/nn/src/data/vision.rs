@@ -122,12 +122,29 @@ impl Dataset for ImageDataset {
         "ImageDataset".into()
     }
 
+    #[inline]
     fn sample(&self, index: usize, _key: EpochKey) -> Result<(Sample<'_>, Label)> {
         check_index("ImageDataset", index, self.len())?;
+        Ok(self.sample_at(index))
+    }
+
+    /// Asks for the image's bytes and its label in the cache.
+    fn prefetch(&self, index: usize) {
+        if index < self.len() {
+            kiln_tensor::kernels::prefetch(self.image(index));
+            kiln_tensor::kernels::prefetch(&self.labels[index..index + 1]);
+        }
+    }
+}
+
+impl ImageDataset {
+    /// Sample `index < len` as [`Dataset::sample`] yields it.
+    #[inline]
+    pub(crate) fn sample_at(&self, index: usize) -> (Sample<'_>, Label) {
         let [_, c, h, w] = self.shape;
         let chw = self.image(index);
         let image = if c == 1 {
-            Image::new(chw, [h, w, 1])?
+            Image::borrowed(chw, [h, w, 1])
         } else {
             let plane = h * w;
             let mut hwc = vec![0u8; chw.len()];
@@ -136,9 +153,9 @@ impl Dataset for ImageDataset {
                     .enumerate()
                     .for_each(|(k, v)| *v = chw[k * plane + p]);
             }
-            Image::new(hwc, [h, w, c])?
+            Image::owned(hwc, [h, w, c])
         };
-        Ok((Sample::Image(image), Label::Class(self.label(index))))
+        (Sample::Image(image), Label::Class(self.label(index)))
     }
 }
 
@@ -152,9 +169,14 @@ macro_rules! named_image_dataset {
             fn name(&self) -> String {
                 $name.into()
             }
+            #[inline]
             fn sample(&self, index: usize, key: EpochKey) -> Result<(Sample<'_>, Label)> {
+                let _ = key;
                 check_index($name, index, self.0.len())?;
-                self.0.sample(index, key)
+                Ok(self.0.sample_at(index))
+            }
+            fn prefetch(&self, index: usize) {
+                self.0.prefetch(index)
             }
         }
 
