@@ -209,7 +209,12 @@ proptest! {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let (n, c, h, w) = (dims[0].min(8), dims[1], dims[2], dims[3]);
         let ok = bounded(1 << 16, || ImageDataset::new(vec![0; bytes], vec![0; n], [c, h, w], classes).is_ok())?;
-        let numel = |d: &[usize]| d.iter().try_fold(1u128, |a, &x| a.checked_mul(x as u128));
+        // the element count, if no partial product overflows a usize (a dimension of
+        // 2^63 beside a 0 is refused rather than counted as 0 elements)
+        let numel = |d: &[usize]| {
+            d.iter()
+                .try_fold(1u128, |a, &x| Some(a * x as u128).filter(|&p| p <= usize::MAX as u128))
+        };
         let fits = numel(&[n, c, h, w]) == Some(bytes as u128);
         prop_assert_eq!(ok, fits && classes > 0 && c.min(1) * h.min(1) * w.min(1) > 0);
         let ok = bounded(1 << 16, || Image::new(vec![0; bytes], [c, h, w]).is_ok())?;
