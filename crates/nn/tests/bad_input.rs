@@ -161,6 +161,8 @@ fn losses_and_metrics_with_mismatched_labels() {
     says(&m, &["ImageDataset", "12 image bytes for 2 labels"]);
     let m = refused(|| ImageDataset::new(vec![0; 8], vec![0, 12], [1, 2, 2], 10));
     says(&m, &["label 12 of sample 1"]);
+    let m = refused(|| ImageDataset::new(vec![0; 8], vec![0, 0], [1, 2, 2], 0));
+    says(&m, &["ImageDataset", "0 classes"]);
     let data = ImageDataset::new(vec![0; 8], vec![0, 1], [1, 2, 2], 10).unwrap();
     let m = refused(|| DataLoader::new(&data, 0).map(|_| ()));
     says(&m, &["DataLoader", "batch_size"]);

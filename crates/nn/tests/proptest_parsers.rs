@@ -1,10 +1,11 @@
-//! The parsers of untrusted bytes (IDX data files, checkpoints) on random and mutated
-//! input: every input gives a value or a clear error, never a panic, in bounded time and
-//! memory (a counting allocator watches the peak).
+//! The parsers of untrusted bytes (IDX and CIFAR-10 data files, checkpoints) and the
+//! constructors of datasets and images from claimed sizes, on random and mutated input:
+//! every input gives a value or a clear error, never a panic, in bounded time and memory (a
+//! counting allocator watches the peak).
 
 use flate2::{write::GzEncoder, Compression};
 use kiln_nn::checkpoint::{decode_parameters, encode_parameters};
-use kiln_nn::data::parse_idx;
+use kiln_nn::data::{parse_cifar_batch, parse_idx, resize_linear, Image, ImageDataset};
 use kiln_nn::{BlockExt, Conv2D, Dense, Init, Sequential};
 use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -165,5 +166,64 @@ proptest! {
         file.extend_from_slice(&body);
         let params = small_net().collect_params();
         prop_assert!(bounded(4 << 20, || decode_parameters(&params, &file))?.is_err());
+    }
+}
+
+/// `n` CIFAR-10 records with labels `i % 10`.
+fn cifar_file(n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| std::iter::once((i % 10) as u8).chain(std::iter::repeat_n(9, 3072)))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn cifar_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..8000)) {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let out = bounded(1 << 20, || parse_cifar_batch(&bytes[..]))?;
+        if let Ok(b) = out {
+            prop_assert_eq!(b.images.len(), 3072 * b.labels.len());
+            prop_assert_eq!(bytes.len(), 3073 * b.labels.len());
+        }
+    }
+
+    #[test]
+    fn cifar_mutated_files(bytes in mutated(cifar_file(3))) {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let out = bounded(1 << 20, || parse_cifar_batch(&bytes[..]))?;
+        let whole = bytes.len() % 3073 == 0;
+        let labels_ok = bytes.chunks(3073).all(|r| r[0] < 10);
+        prop_assert_eq!(out.is_ok(), whole && labels_ok);
+    }
+
+    #[test]
+    fn datasets_and_images_from_claimed_sizes(
+        dims in prop::collection::vec(prop_oneof![0usize..4, Just(usize::MAX / 2), Just(1usize << 40)], 4),
+        bytes in 0usize..64,
+        classes in 0usize..3,
+    ) {
+        // sizes a crafted header could claim: a value or an error, never a wrap-around or
+        // an allocation for the claim
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (n, c, h, w) = (dims[0].min(8), dims[1], dims[2], dims[3]);
+        let ok = bounded(1 << 16, || ImageDataset::new(vec![0; bytes], vec![0; n], [c, h, w], classes).is_ok())?;
+        // the element count, if no partial product overflows a usize (a dimension of
+        // 2^63 beside a 0 is refused rather than counted as 0 elements)
+        let numel = |d: &[usize]| {
+            d.iter()
+                .try_fold(1u128, |a, &x| Some(a * x as u128).filter(|&p| p <= usize::MAX as u128))
+        };
+        let fits = numel(&[n, c, h, w]) == Some(bytes as u128);
+        prop_assert_eq!(ok, fits && classes > 0 && c.min(1) * h.min(1) * w.min(1) > 0);
+        let ok = bounded(1 << 16, || Image::new(vec![0; bytes], [c, h, w]).is_ok())?;
+        prop_assert_eq!(ok, numel(&[c, h, w]) == Some(bytes as u128));
+        if let Ok(image) = Image::new(vec![7; bytes], [h, w, c]) {
+            let out = bounded(1 << 22, || resize_linear(&image, dims[0], dims[1]).map(|i| i.hwc()))?;
+            if let Ok(hwc) = out {
+                prop_assert_eq!(hwc, [dims[0], dims[1], c]);
+            }
+        }
     }
 }

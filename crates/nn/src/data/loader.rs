@@ -1,11 +1,15 @@
-//! [`DataLoader`]: batches of an [`ImageDataset`] as tensors (Gluon's `DataLoader` with the
-//! `ToTensor` transform): shuffled from a seed, with Gluon's `last_batch` policies.
+//! [`DataLoader`] (Gluon's `DataLoader`): batches of any [`Dataset`] as tensors, shuffled
+//! from a seed per epoch, with Gluon's `last_batch` policies. Samples are fetched,
+//! transformed and converted in groups of images on the kernels' threads; each depends only
+//! on (seed, epoch, index), so batches are bit-identical for any number of threads.
 
-use super::vision::ImageDataset;
+use super::dataset::{Dataset, EpochKey};
+use super::sample::{Label, Sample};
 use crate::error::{NnError, Result};
 use crate::labels::Labels;
 use kiln_tensor::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use kiln_tensor::{Float, Tensor};
+use std::sync::{Mutex, OnceLock};
 
 /// What to do with the samples left over when the dataset does not divide into batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +22,7 @@ pub enum LastBatch {
     Rollover,
 }
 
-/// One batch: images (B, C, H, W) and their labels.
+/// One batch: images (B, C, H, W) (or the samples' tensors stacked) and their labels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch<T: Float> {
     /// Images, transformed to `T`.
@@ -29,6 +33,11 @@ pub struct Batch<T: Float> {
 
 /// Iterates over a dataset in batches.
 ///
+/// Byte images are converted as Gluon's `ToTensor` converts them (H, W, C bytes to C, H, W
+/// values `v / 255`, computed in `T`), then by [`DataLoader::normalize`] if set; tensors
+/// are stacked as they are. Labels become [`Labels::Classes`] or, for targets, a stacked
+/// [`Labels::Targets`].
+///
 /// ```no_run
 /// use kiln_nn::data::{locate_fashion_mnist, DataLoader, FashionMnist};
 /// let train = FashionMnist::new(locate_fashion_mnist(None)?, true)?;
@@ -38,38 +47,57 @@ pub struct Batch<T: Float> {
 /// }
 /// # Ok::<(), kiln_nn::NnError>(())
 /// ```
-pub struct DataLoader<'a> {
-    data: &'a ImageDataset,
+pub struct DataLoader<D> {
+    data: D,
     batch_size: usize,
     shuffle_seed: Option<u64>,
+    seed: u64,
     last_batch: LastBatch,
     mean: f64,
     std: f64,
     carry: Vec<usize>,
+    error: Option<NnError>,
 }
 
-impl<'a> DataLoader<'a> {
-    /// Batches of `batch_size` in dataset order, a smaller last batch kept, pixels scaled
-    /// to [0, 1] (Gluon's `ToTensor`).
-    pub fn new(data: &'a ImageDataset, batch_size: usize) -> Result<Self> {
+impl<D: Dataset> DataLoader<D> {
+    /// Batches of `batch_size` in dataset order, a smaller last batch kept. The dataset's
+    /// first sample is made once here, so that a transform that refuses it (a `Normalize`
+    /// for 3 channels on grey images) is an error now rather than during training. Random
+    /// transforms draw from the process-wide seed (`kiln_autograd::random::seed`) until
+    /// [`DataLoader::seed`] or [`DataLoader::shuffle`] sets one.
+    pub fn new(data: D, batch_size: usize) -> Result<Self> {
         if batch_size == 0 {
             return Err(NnError::invalid("DataLoader", "batch_size must be ≥ 1"));
+        }
+        let seed = kiln_autograd::random::current_seed();
+        if !data.is_empty() {
+            data.sample(0, EpochKey { seed, epoch: 0 })
+                .map_err(|e| in_sample(&data, 0, e))?;
         }
         Ok(DataLoader {
             data,
             batch_size,
             shuffle_seed: None,
+            seed,
             last_batch: LastBatch::Keep,
             mean: 0.0,
             std: 1.0,
             carry: Vec::new(),
+            error: None,
         })
     }
 
     /// Shuffles every epoch; epoch `e`'s order depends only on `seed` and `e`, so a run
-    /// resumed at epoch `e` sees the same batches.
+    /// resumed at epoch `e` sees the same batches. Also seeds the random transforms.
     pub fn shuffle(mut self, seed: u64) -> Self {
         self.shuffle_seed = Some(seed);
+        self.seed = seed;
+        self
+    }
+
+    /// The seed random transforms draw from (with the epoch and each sample's index).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
         self
     }
 
@@ -79,8 +107,9 @@ impl<'a> DataLoader<'a> {
         self
     }
 
-    /// After scaling to [0, 1], maps each value v to (v − mean) / std (Gluon's
-    /// `transforms.Normalize`).
+    /// After scaling byte images to [0, 1], maps each value v to (v − mean) / std, computed
+    /// in `T` (Gluon's `transforms.Normalize` with one value for all channels). Tensors the
+    /// dataset yields are not touched.
     pub fn normalize(mut self, mean: f64, std: f64) -> Self {
         self.mean = mean;
         self.std = std;
@@ -92,6 +121,11 @@ impl<'a> DataLoader<'a> {
         self.batch_size
     }
 
+    /// The dataset.
+    pub fn dataset(&self) -> &D {
+        &self.data
+    }
+
     /// Batches in the next epoch (an estimate under rollover, which varies by epoch).
     pub fn num_batches(&self) -> usize {
         let n = self.data.len() + self.carry.len();
@@ -101,8 +135,25 @@ impl<'a> DataLoader<'a> {
         }
     }
 
-    /// The batches of epoch `epoch` (numbered from 0).
-    pub fn epoch<T: Float>(&mut self, epoch: u64) -> Batches<'_, 'a, T> {
+    /// Why the last epoch ended early, if a batch could not be made (a sample whose shape
+    /// differs from the others', a transform that refused a sample): taken, so it is
+    /// reported once. [`DataLoader::try_epoch`] gives the error with the batch instead.
+    pub fn take_error(&mut self) -> Option<NnError> {
+        self.error.take()
+    }
+
+    /// The batches of epoch `epoch` (numbered from 0). A batch that cannot be made ends the
+    /// epoch; [`DataLoader::take_error`] then says why.
+    pub fn epoch<T: Float>(&mut self, epoch: u64) -> Batches<'_, D, T> {
+        Batches {
+            inner: self.try_epoch(epoch),
+        }
+    }
+
+    /// The batches of epoch `epoch`, each a `Result`: an error names the dataset, the
+    /// sample's index and what was wrong. The epoch ends after an error.
+    pub fn try_epoch<T: Float>(&mut self, epoch: u64) -> TryBatches<'_, D, T> {
+        self.error = None;
         let mut order: Vec<usize> = (0..self.data.len()).collect();
         if let Some(seed) = self.shuffle_seed {
             let mut rng = StdRng::seed_from_u64(
@@ -118,60 +169,79 @@ impl<'a> DataLoader<'a> {
             LastBatch::Discard => all.truncate(full),
             LastBatch::Rollover => self.carry = all.split_off(full),
         }
-        let table = std::array::from_fn(|v| T::from_f64((v as f64 / 255.0 - self.mean) / self.std));
-        Batches {
+        let (mean, std) = (T::from_f64(self.mean), T::from_f64(self.std));
+        let table =
+            std::array::from_fn(|v| (T::from_f64(v as f64) / T::from_f64(255.0) - mean) / std);
+        let key = EpochKey {
+            seed: self.seed,
+            epoch,
+        };
+        TryBatches {
             loader: self,
             order: all,
             next: 0,
+            key,
             table,
         }
     }
 }
 
-/// The batches of one epoch, from [`DataLoader::epoch`].
-pub struct Batches<'l, 'a, T: Float> {
-    loader: &'l DataLoader<'a>,
+/// `e`, raised by sample `index` of `data`, with the dataset's name and the index.
+fn in_sample<D: Dataset + ?Sized>(data: &D, index: usize, e: NnError) -> NnError {
+    e.in_layer(format!("{} sample {index}", data.name()))
+}
+
+/// The batches of one epoch, from [`DataLoader::epoch`]: what the training loops take.
+pub struct Batches<'l, D: Dataset, T: Float> {
+    inner: TryBatches<'l, D, T>,
+}
+
+impl<D: Dataset, T: Float> Iterator for Batches<'_, D, T> {
+    type Item = Batch<T>;
+
+    fn next(&mut self) -> Option<Batch<T>> {
+        match self.inner.next()? {
+            Ok(batch) => Some(batch),
+            Err(e) => {
+                self.inner.loader.error = Some(e);
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.inner.size_hint().1)
+    }
+}
+
+/// The batches of one epoch as `Result`s, from [`DataLoader::try_epoch`].
+pub struct TryBatches<'l, D: Dataset, T: Float> {
+    loader: &'l mut DataLoader<D>,
     order: Vec<usize>,
     next: usize,
-    /// The transform of every byte value, computed once per epoch (an array, so that
+    key: EpochKey,
+    /// The conversion of every byte value, computed once per epoch (an array, so that
     /// indexing it with a byte needs no bounds check).
     table: [T; 256],
 }
 
-impl<T: Float> Iterator for Batches<'_, '_, T> {
-    type Item = Batch<T>;
+impl<D: Dataset, T: Float> Iterator for TryBatches<'_, D, T> {
+    type Item = Result<Batch<T>>;
 
-    fn next(&mut self) -> Option<Batch<T>> {
+    fn next(&mut self) -> Option<Result<Batch<T>>> {
         if self.next >= self.order.len() {
             return None;
         }
         let end = (self.next + self.loader.batch_size).min(self.order.len());
-        let indices = &self.order[self.next..end];
-        self.next = end;
-        let data = self.loader.data;
-        let [c, h, w] = data.image_shape();
-        // groups of images converted on the kernels' threads, if there are several
-        let size = c * h * w;
-        let pixels = kiln_tensor::parallel::collect_image_tasks(
-            indices.len(),
-            size,
-            indices.len() * size,
-            |images, out: &mut [T]| {
-                let mine = &indices[images];
-                for (k, (dst, &i)) in out.chunks_exact_mut(size.max(1)).zip(mine).enumerate() {
-                    // the images are in shuffled order: fetch the next one's bytes while
-                    // this one converts (a third of the batch time was their misses)
-                    if let Some(&next) = mine.get(k + 1) {
-                        kiln_tensor::kernels::prefetch(data.image(next));
-                    }
-                    kiln_tensor::kernels::map_bytes(&self.table, data.image(i), dst);
-                }
-            },
+        let batch = make_batch(
+            &self.loader.data,
+            &self.order[self.next..end],
+            self.key,
+            &self.table,
         );
-        let images =
-            Tensor::from_vec(pixels, [indices.len(), c, h, w]).expect("sizes computed above");
-        let labels = Labels::Classes(indices.iter().map(|&i| data.label(i)).collect());
-        Some(Batch { images, labels })
+        // an error ends the epoch
+        self.next = if batch.is_ok() { end } else { self.order.len() };
+        Some(batch)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -180,9 +250,224 @@ impl<T: Float> Iterator for Batches<'_, '_, T> {
     }
 }
 
+/// One sample's result while a batch is made.
+type Item<'d> = Result<(Sample<'d>, Label)>;
+
+/// The samples `indices` of `data` as one batch: fetched, transformed and converted in
+/// groups of images on the kernels' threads, straight into the batch.
+fn make_batch<D: Dataset, T: Float>(
+    data: &D,
+    indices: &[usize],
+    key: EpochKey,
+    table: &[T; 256],
+) -> Result<Batch<T>> {
+    let n = indices.len();
+    let fetch = |k: usize| -> Item<'_> {
+        data.sample(indices[k], key)
+            .map_err(|e| in_sample(data, indices[k], e))
+    };
+    // the first sample fixes the batch's shape; it is kept for its task
+    let first = fetch(0)?;
+    let dims = first.0.batch_dims();
+    let size = super::sample::checked_numel(&dims)
+        .and_then(|s| s.checked_mul(n).map(|_| s))
+        .ok_or_else(|| {
+            NnError::invalid(
+                "DataLoader",
+                format!("a batch of {n} samples of shape {dims:?} is too large"),
+            )
+        })?;
+    let first: Mutex<Option<Item<'_>>> = Mutex::new(Some(Ok(first)));
+    // each task's labels, in its samples' order
+    let per_task = kiln_tensor::parallel::IMAGES_PER_TASK;
+    let labels: Vec<OnceLock<Result<TaskLabels>>> =
+        (0..n.div_ceil(per_task)).map(|_| OnceLock::new()).collect();
+    let convert = |k: usize, item: Item<'_>, dst: &mut [T]| -> Result<Label> {
+        let (sample, label) = item?;
+        if !sample.has_batch_dims(&dims) {
+            return Err(NnError::invalid(
+                data.name(),
+                format!(
+                    "sample {} is a {}, but the batch's first sample (index {}) has shape {dims:?}",
+                    indices[k],
+                    sample.describe(),
+                    indices[0]
+                ),
+            ));
+        }
+        write_sample(&sample, table, dst);
+        Ok(label)
+    };
+    let take = |k: usize| -> Item<'_> {
+        match (k == 0).then(|| first.lock().expect("no task panics").take()) {
+            Some(Some(item)) => item,
+            _ => fetch(k),
+        }
+    };
+    // one task: samples `images`, converted into `out` (their part of the batch)
+    let task = |images: std::ops::Range<usize>, out: &mut [T]| {
+        debug_assert_eq!(
+            images.start % per_task,
+            0,
+            "tasks start at multiples of IMAGES_PER_TASK"
+        );
+        let mut mine = TaskLabels::Classes(Vec::with_capacity(images.len()));
+        let made = images.clone().try_for_each(|k| {
+            // the samples are in shuffled order: ask for the next one's bytes while this
+            // one is made (their cache misses were a third of the batch time)
+            if k + 1 < images.end {
+                data.prefetch(indices[k + 1]);
+            }
+            let j = k - images.start;
+            mine.push(convert(k, take(k), &mut out[j * size..(j + 1) * size])?);
+            Ok(())
+        });
+        let _ = labels[images.start / per_task].set(made.map(|()| mine));
+    };
+    let pixels = if size == 0 {
+        (0..n)
+            .step_by(per_task)
+            .for_each(|t| task(t..(t + per_task).min(n), &mut []));
+        Vec::new()
+    } else {
+        kiln_tensor::parallel::collect_image_tasks(n, size, n * size, task)
+    };
+    // the first error in sample order, or every task's labels
+    let labels = labels
+        .into_iter()
+        .map(|l| l.into_inner().expect("every task of the batch ran"))
+        .collect::<Result<Vec<TaskLabels>>>()?;
+    let mut shape = vec![n];
+    shape.extend_from_slice(&dims);
+    Ok(Batch {
+        images: Tensor::from_vec(pixels, shape)?,
+        labels: collate_labels(data, indices, labels)?,
+    })
+}
+
+/// Writes one sample, converted to `T`, into its place in the batch: a byte image through
+/// `table` (and from H, W, C to C, H, W), a tensor as it is.
+fn write_sample<T: Float>(sample: &Sample<'_>, table: &[T; 256], dst: &mut [T]) {
+    match sample {
+        Sample::Image(image) if image.channels() == 1 => {
+            kiln_tensor::kernels::map_bytes(table, image.pixels(), dst)
+        }
+        Sample::Image(image) => {
+            let (c, plane) = (image.channels(), image.height() * image.width());
+            for (p, px) in image.pixels().chunks_exact(c).enumerate() {
+                for (k, &v) in px.iter().enumerate() {
+                    dst[k * plane + p] = table[usize::from(v)];
+                }
+            }
+        }
+        Sample::Tensor(t) => t.write_to(dst),
+    }
+}
+
+/// The labels of one task's samples: class indices while they are all classes (the common
+/// case, kept small), any labels once one is not.
+enum TaskLabels {
+    Classes(Vec<usize>),
+    Any(Vec<Label>),
+}
+
+impl TaskLabels {
+    fn push(&mut self, label: Label) {
+        match (self, label) {
+            (TaskLabels::Classes(c), Label::Class(k)) => c.push(k),
+            (TaskLabels::Any(all), label) => all.push(label),
+            (this @ TaskLabels::Classes(_), label) => {
+                let TaskLabels::Classes(c) = std::mem::replace(this, TaskLabels::Any(Vec::new()))
+                else {
+                    unreachable!("matched as classes")
+                };
+                let mut all: Vec<Label> = c.into_iter().map(Label::Class).collect();
+                all.push(label);
+                *this = TaskLabels::Any(all);
+            }
+        }
+    }
+}
+
+/// The labels of a batch: all classes, or targets of one shape stacked along a new first
+/// axis; anything else is an error naming the first sample that differs.
+fn collate_labels<D: Dataset, T: Float>(
+    data: &D,
+    indices: &[usize],
+    tasks: Vec<TaskLabels>,
+) -> Result<Labels<T>> {
+    if tasks.iter().all(|t| matches!(t, TaskLabels::Classes(_))) {
+        let mut classes = Vec::with_capacity(indices.len());
+        for t in tasks {
+            if let TaskLabels::Classes(c) = t {
+                classes.extend(c);
+            }
+        }
+        return Ok(Labels::Classes(classes));
+    }
+    let labels: Vec<Label> = tasks
+        .into_iter()
+        .flat_map(|t| match t {
+            TaskLabels::Classes(c) => c.into_iter().map(Label::Class).collect(),
+            TaskLabels::Any(all) => all,
+        })
+        .collect();
+    stack_labels(data, indices, &labels)
+}
+
+/// Labels that are not all classes: targets of one shape stacked along a new first axis,
+/// or an error naming the first sample that differs from the first.
+fn stack_labels<D: Dataset, T: Float>(
+    data: &D,
+    indices: &[usize],
+    labels: &[Label],
+) -> Result<Labels<T>> {
+    let (n, first) = (labels.len(), &labels[0]);
+    let mismatch = |k: usize, label: &Label| {
+        NnError::invalid(
+            data.name(),
+            format!(
+                "sample {} has {}, but the batch's first sample (index {}) has {}",
+                indices[k],
+                label.describe(),
+                indices[0],
+                first.describe()
+            ),
+        )
+    };
+    let Label::Target(t) = first else {
+        let (k, other) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| !matches!(l, Label::Class(_)))
+            .expect("not all classes");
+        return Err(mismatch(k, other));
+    };
+    let dims = t.dims().to_vec();
+    let size: usize = dims.iter().product();
+    let mut values = vec![T::ZERO; size * n];
+    for (k, label) in labels.iter().enumerate() {
+        match label {
+            Label::Target(t) if t.dims() == dims => {
+                t.write_to(&mut values[k * size..(k + 1) * size])
+            }
+            other => return Err(mismatch(k, other)),
+        }
+    }
+    let mut shape = vec![n];
+    shape.extend_from_slice(&dims);
+    Ok(Labels::Targets(Tensor::from_vec(values, shape)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::sample::AnyTensor;
+    use crate::data::vision::ImageDataset;
+
+    fn target(values: &[f64], dims: &[usize]) -> Label {
+        Label::Target(AnyTensor::F64(Tensor::from_f64s(values, dims).unwrap()))
+    }
 
     fn tiny(n: usize) -> ImageDataset {
         let images: Vec<u8> = (0..n * 4).map(|i| (i * 17 % 256) as u8).collect();
@@ -226,5 +511,32 @@ mod tests {
         assert_eq!(order(1, 0), order(1, 0));
         assert_ne!(order(1, 0), order(1, 1));
         assert_ne!(order(1, 0), order(2, 0));
+    }
+
+    #[test]
+    fn targets_stack_and_mismatches_are_errors() {
+        let ok = vec![target(&[1.0, 2.0], &[2]), target(&[3.0, 4.0], &[2])];
+        let labels = stack_labels::<_, f32>(&tiny(2), &[5, 6], &ok).unwrap();
+        assert_eq!(
+            labels,
+            Labels::Targets(Tensor::from_f64s(&[1.0, 2.0, 3.0, 4.0], [2, 2]).unwrap())
+        );
+        let scalars = vec![target(&[0.5], &[]), target(&[-1.0], &[])];
+        let labels = stack_labels::<_, f64>(&tiny(2), &[0, 1], &scalars).unwrap();
+        assert_eq!(
+            labels,
+            Labels::Targets(Tensor::from_f64s(&[0.5, -1.0], [2]).unwrap())
+        );
+        let bad = vec![target(&[1.0, 2.0], &[2]), target(&[3.0], &[1])];
+        let e = stack_labels::<_, f32>(&tiny(2), &[5, 6], &bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "ImageDataset: sample 6 has a target of shape [1], but the batch's first sample \
+             (index 5) has a target of shape [2]"
+        );
+        let mixed = vec![Label::Class(1), target(&[3.0], &[1])];
+        assert!(stack_labels::<_, f32>(&tiny(2), &[0, 1], &mixed).is_err());
     }
 }
