@@ -21,7 +21,7 @@
 //! sleeps, since waking a sleeping thread takes longer than a short wait.
 
 use crate::block::{Block, BlockExt};
-use crate::data::Batch;
+use crate::data::{Batch, IntoBatch};
 use crate::error::{NnError, Result};
 use crate::labels::{Labels, LabelsRef};
 use crate::loss::{Loss, SoftmaxCrossEntropyLoss};
@@ -532,7 +532,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
     /// accuracy as the metric; the same checks and errors.
     pub fn train_epoch(
         &self,
-        batches: impl Iterator<Item = Batch<T>>,
+        batches: impl Iterator<Item = impl IntoBatch<T>>,
         trainer: &mut Trainer<T>,
         batch_size: usize,
         on_step: impl FnMut(usize),
@@ -543,7 +543,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
     /// [`DataParallel::train_epoch`] with any metric, updated shard by shard in order.
     pub fn train_epoch_with(
         &self,
-        batches: impl Iterator<Item = Batch<T>>,
+        batches: impl Iterator<Item = impl IntoBatch<T>>,
         trainer: &mut Trainer<T>,
         batch_size: usize,
         metric: &mut dyn MetricUpdate<T>,
@@ -560,7 +560,10 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
     }
 
     /// [`crate::train::evaluate_accuracy`] with scores from [`DataParallel::predict`].
-    pub fn evaluate_accuracy(&self, batches: impl Iterator<Item = Batch<T>>) -> Result<f64> {
+    pub fn evaluate_accuracy(
+        &self,
+        batches: impl Iterator<Item = impl IntoBatch<T>>,
+    ) -> Result<f64> {
         let mut acc = Accuracy::new();
         self.evaluate(batches, &mut acc)?;
         Ok(acc.get())
@@ -569,7 +572,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
     /// [`crate::train::evaluate`] with scores from [`DataParallel::predict`].
     pub fn evaluate(
         &self,
-        batches: impl Iterator<Item = Batch<T>>,
+        batches: impl Iterator<Item = impl IntoBatch<T>>,
         metric: &mut dyn MetricUpdate<T>,
     ) -> Result<Vec<(String, f64)>> {
         run_evaluation(batches, metric, |images| self.predict(images))

@@ -3,7 +3,7 @@
 //! any weight is touched.
 
 use crate::block::Block;
-use crate::data::Batch;
+use crate::data::{Batch, IntoBatch};
 use crate::error::{NnError, Result};
 use crate::labels::LabelsRef;
 use crate::loss::{Loss, SoftmaxCrossEntropyLoss};
@@ -84,7 +84,7 @@ pub fn batch_gradient<T: Float, B: Block<T> + ?Sized>(
 /// and accuracy: see [`train_epoch_with`].
 pub fn train_epoch<T: Float, B: Block<T> + ?Sized>(
     net: &B,
-    batches: impl Iterator<Item = Batch<T>>,
+    batches: impl Iterator<Item = impl IntoBatch<T>>,
     trainer: &mut Trainer<T>,
     batch_size: usize,
     on_step: impl FnMut(usize),
@@ -100,7 +100,8 @@ pub fn train_epoch<T: Float, B: Block<T> + ?Sized>(
     )
 }
 
-/// Trains `net` for one pass over `batches`: per batch, record the forward pass, sum the
+/// Trains `net` for one pass over `batches` (batches, or `Result`s of batches such as
+/// `DataLoader::try_epoch` yields, whose first error stops the epoch): per batch, record the forward pass, sum the
 /// per-sample `loss`, backward, `trainer.step(batch_size)` (the configured size, also for
 /// a short last batch), and update `metric` with the batch's outputs. `on_step` is called
 /// after every step with the number of steps done. The metric is reset first.
@@ -109,7 +110,7 @@ pub fn train_epoch<T: Float, B: Block<T> + ?Sized>(
 /// the step; the weights are then as they were after the previous step.
 pub fn train_epoch_with<T: Float, B: Block<T> + ?Sized>(
     net: &B,
-    batches: impl Iterator<Item = Batch<T>>,
+    batches: impl Iterator<Item = impl IntoBatch<T>>,
     trainer: &mut Trainer<T>,
     batch_size: usize,
     loss: &dyn Loss<T>,
@@ -129,7 +130,7 @@ pub fn train_epoch_with<T: Float, B: Block<T> + ?Sized>(
 /// The loop of [`train_epoch_with`] around any way of computing a batch's gradient
 /// (`gradient(images, labels, key)`), with its checks.
 pub(crate) fn run_epoch<T: Float>(
-    batches: impl Iterator<Item = Batch<T>>,
+    batches: impl Iterator<Item = impl IntoBatch<T>>,
     trainer: &mut Trainer<T>,
     batch_size: usize,
     metric: &mut dyn MetricUpdate<T>,
@@ -139,6 +140,7 @@ pub(crate) fn run_epoch<T: Float>(
     metric.reset();
     let (mut loss_sum, mut samples, mut steps) = (0.0, 0, 0);
     for batch in batches {
+        let batch = batch.into_batch()?;
         steps += 1;
         if !batch.images.all_finite() {
             return Err(NnError::invalid(
@@ -192,7 +194,7 @@ pub(crate) fn run_epoch<T: Float>(
 /// Accuracy of `net` over `batches` in predict mode, recording nothing.
 pub fn evaluate_accuracy<T: Float, B: Block<T> + ?Sized>(
     net: &B,
-    batches: impl Iterator<Item = Batch<T>>,
+    batches: impl Iterator<Item = impl IntoBatch<T>>,
 ) -> Result<f64> {
     let mut acc = Accuracy::new();
     evaluate(net, batches, &mut acc)?;
@@ -203,7 +205,7 @@ pub fn evaluate_accuracy<T: Float, B: Block<T> + ?Sized>(
 /// recording nothing; returns its (name, value) pairs.
 pub fn evaluate<T: Float, B: Block<T> + ?Sized>(
     net: &B,
-    batches: impl Iterator<Item = Batch<T>>,
+    batches: impl Iterator<Item = impl IntoBatch<T>>,
     metric: &mut dyn MetricUpdate<T>,
 ) -> Result<Vec<(String, f64)>> {
     run_evaluation(batches, metric, |images| {
@@ -213,13 +215,14 @@ pub fn evaluate<T: Float, B: Block<T> + ?Sized>(
 
 /// The loop of [`evaluate`] around any way of computing a batch's outputs.
 pub(crate) fn run_evaluation<T: Float>(
-    batches: impl Iterator<Item = Batch<T>>,
+    batches: impl Iterator<Item = impl IntoBatch<T>>,
     metric: &mut dyn MetricUpdate<T>,
     mut scores: impl FnMut(Tensor<T>) -> Result<Tensor<T>>,
 ) -> Result<Vec<(String, f64)>> {
     metric.reset();
     let mut samples = 0;
     for batch in batches {
+        let batch = batch.into_batch()?;
         let out = scores(batch.images)?;
         metric.update(batch.labels.as_ref(), &out)?;
         samples += batch.labels.len();

@@ -214,6 +214,25 @@ impl<D: Dataset, T: Float> Iterator for Batches<'_, D, T> {
     }
 }
 
+/// What the training and evaluation loops take batch by batch: a [`Batch`], or a
+/// `Result` of one (as [`DataLoader::try_epoch`] yields), whose error stops the loop.
+pub trait IntoBatch<T: Float> {
+    /// The batch, or the error that stops the loop.
+    fn into_batch(self) -> Result<Batch<T>>;
+}
+
+impl<T: Float> IntoBatch<T> for Batch<T> {
+    fn into_batch(self) -> Result<Batch<T>> {
+        Ok(self)
+    }
+}
+
+impl<T: Float> IntoBatch<T> for Result<Batch<T>> {
+    fn into_batch(self) -> Result<Batch<T>> {
+        self
+    }
+}
+
 /// The batches of one epoch as `Result`s, from [`DataLoader::try_epoch`].
 pub struct TryBatches<'l, D: Dataset, T: Float> {
     loader: &'l mut DataLoader<D>,

@@ -13,7 +13,7 @@ pub mod vision;
 pub use cifar::{parse_cifar_batch, read_cifar_batch, Cifar10, CifarBatch};
 pub use dataset::{check_index, ArrayDataset, Dataset, EpochKey, SimpleDataset, TransformFirst};
 pub use idx::{parse_idx, read_idx, IdxArray};
-pub use loader::{Batch, Batches, DataLoader, LastBatch, TryBatches};
+pub use loader::{Batch, Batches, DataLoader, IntoBatch, LastBatch, TryBatches};
 pub use resize::resize_linear;
 pub use sample::{AnyTensor, Image, Label, Sample};
 pub use transforms::{Compose, Draws, Transform};
