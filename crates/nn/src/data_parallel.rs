@@ -21,7 +21,7 @@
 //! sleeps, since waking a sleeping thread takes longer than a short wait.
 
 use crate::block::{Block, BlockExt};
-use crate::data::{Batch, IntoBatch};
+use crate::data::IntoBatch;
 use crate::error::{NnError, Result};
 use crate::labels::{Labels, LabelsRef};
 use crate::loss::{Loss, SoftmaxCrossEntropyLoss};

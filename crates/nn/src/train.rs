@@ -3,7 +3,7 @@
 //! any weight is touched.
 
 use crate::block::Block;
-use crate::data::{Batch, IntoBatch};
+use crate::data::IntoBatch;
 use crate::error::{NnError, Result};
 use crate::labels::LabelsRef;
 use crate::loss::{Loss, SoftmaxCrossEntropyLoss};
