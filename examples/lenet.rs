@@ -126,7 +126,7 @@ fn run(args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
         let bar = progress_bar(train_iter.num_batches() as u64);
         let stats =
             parallel.train_epoch(train_iter.epoch(epoch), &mut trainer, batch_size, |s| {
-                bar.set_position(s as u64)
+                bar.set_position(s.steps as u64)
             })?;
         bar.finish_and_clear();
         let test_acc = parallel.evaluate_accuracy(test_iter.epoch(0))?;

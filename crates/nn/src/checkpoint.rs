@@ -186,29 +186,30 @@ pub fn atomic_write(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
-    let io_err = |source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io_err(io::Error::other("the path names no file")))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        NnError::io("writing", path, io::Error::other("the path names no file"))
+    })?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         file_name.to_string_lossy(),
         std::process::id()
     ));
+    fn step<'p>(op: &'static str, at: &'p Path) -> impl FnOnce(io::Error) -> NnError + 'p {
+        move |source| NnError::io(op, at, source)
+    }
     let result = (|| {
-        let file = File::create(&tmp)?;
+        let file = File::create(&tmp).map_err(step("creating", &tmp))?;
         let mut w = BufWriter::new(file);
-        write(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
+        write(&mut w).map_err(step("writing", &tmp))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| NnError::io("writing", &tmp, e.into_error()))?;
+        file.sync_all().map_err(step("syncing", &tmp))?;
+        fs::rename(&tmp, path).map_err(step("renaming a finished file onto", path))?;
         // Make the rename itself durable (best effort: not every platform can sync a folder).
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
@@ -218,7 +219,7 @@ pub fn atomic_write(
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map_err(io_err)
+    result
 }
 
 /// The bytes of a parameter file for `params` (all must have values).
@@ -244,10 +245,7 @@ pub fn save_parameters<T: Float>(params: &ParameterDict<T>, path: &Path) -> Resu
 /// (unknown dimensions are taken from it) and the file must hold nothing else; nothing
 /// changes unless all of it loads.
 pub fn load_parameters<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<()> {
-    let bytes = fs::read(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = fs::read(path).map_err(|source| NnError::io("reading", path, source))?;
     decode_parameters(params, &bytes).map_err(|message| NnError::Checkpoint {
         path: path.to_path_buf(),
         message,
@@ -406,10 +404,7 @@ pub fn save_training_state<T: Float>(
 /// file ([`save_training_state`]) into `params`, whichever `path` is: how a training run's
 /// checkpoint is evaluated. Every name and shape is checked before any value changes.
 pub fn load_weights<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<()> {
-    let bytes = fs::read(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = fs::read(path).map_err(|source| NnError::io("reading", path, source))?;
     let bad = |message: String| NnError::Checkpoint {
         path: path.to_path_buf(),
         message,
@@ -435,10 +430,7 @@ pub fn load_training_state<T: Float>(
         path: path.to_path_buf(),
         message,
     };
-    let bytes = fs::read(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = fs::read(path).map_err(|source| NnError::io("reading", path, source))?;
     let body: StateBody = decode_file(STATE_MAGIC, &bytes).map_err(bad)?;
     let states = optimizer_states(&body, trainer).map_err(bad)?;
     trainer.check_states(&states).map_err(bad)?;

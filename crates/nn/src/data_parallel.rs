@@ -535,7 +535,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         batches: impl Iterator<Item = impl IntoBatch<T>>,
         trainer: &mut Trainer<T>,
         batch_size: usize,
-        on_step: impl FnMut(usize),
+        on_step: impl FnMut(&crate::train::StepReport),
     ) -> Result<EpochStats> {
         self.train_epoch_with(batches, trainer, batch_size, &mut Accuracy::new(), on_step)
     }
@@ -547,7 +547,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         trainer: &mut Trainer<T>,
         batch_size: usize,
         metric: &mut dyn MetricUpdate<T>,
-        on_step: impl FnMut(usize),
+        on_step: impl FnMut(&crate::train::StepReport),
     ) -> Result<EpochStats> {
         run_epoch(
             batches,

@@ -32,6 +32,8 @@ pub enum NnError {
     },
     /// Reading or writing a file failed.
     Io {
+        /// What was being done: `reading`, `writing`, `renaming onto`, ….
+        op: &'static str,
         /// The file.
         path: PathBuf,
         /// The operating system's error.
@@ -80,6 +82,15 @@ impl NnError {
         }
     }
 
+    /// An [`NnError::Io`]: `op` (`reading`, `writing`, …) on `path` failed with `source`.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        NnError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
     /// Wraps `self` as raised inside the block named `layer`.
     pub fn in_layer(self, layer: impl Into<String>) -> Self {
         NnError::Layer {
@@ -115,7 +126,9 @@ impl fmt::Display for NnError {
             NnError::Autograd(e) => write!(f, "{e}"),
             NnError::Layer { layer, source } => write!(f, "{layer}: {source}"),
             NnError::Invalid { context, message } => write!(f, "{context}: {message}"),
-            NnError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            NnError::Io { op, path, source } => {
+                write!(f, "{op} {}: {source}", path.display())
+            }
             NnError::Checkpoint { path, message } | NnError::Data { path, message } => {
                 write!(f, "{}: {message}", path.display())
             }

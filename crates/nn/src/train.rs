@@ -41,6 +41,17 @@ impl EpochStats {
     }
 }
 
+/// Where an epoch is, after each step: what a progress bar shows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// Steps (batches) done in this epoch.
+    pub steps: usize,
+    /// Samples trained on in this epoch.
+    pub samples: usize,
+    /// Mean loss per sample so far in this epoch.
+    pub loss: f64,
+}
+
 /// What the forward and backward pass of one batch gave; the gradient itself is left in
 /// the network's parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,7 +98,7 @@ pub fn train_epoch<T: Float, B: Block<T> + ?Sized>(
     batches: impl Iterator<Item = impl IntoBatch<T>>,
     trainer: &mut Trainer<T>,
     batch_size: usize,
-    on_step: impl FnMut(usize),
+    on_step: impl FnMut(&StepReport),
 ) -> Result<EpochStats> {
     train_epoch_with(
         net,
@@ -104,7 +115,7 @@ pub fn train_epoch<T: Float, B: Block<T> + ?Sized>(
 /// `DataLoader::try_epoch` yields, whose first error stops the epoch): per batch, record the forward pass, sum the
 /// per-sample `loss`, backward, `trainer.step(batch_size)` (the configured size, also for
 /// a short last batch), and update `metric` with the batch's outputs. `on_step` is called
-/// after every step with the number of steps done. The metric is reset first.
+/// after every step with where the epoch is ([`StepReport`]). The metric is reset first.
 ///
 /// A batch with NaN or infinite pixels, or a loss that is not finite, is an error naming
 /// the step; the weights are then as they were after the previous step.
@@ -115,7 +126,7 @@ pub fn train_epoch_with<T: Float, B: Block<T> + ?Sized>(
     batch_size: usize,
     loss: &dyn Loss<T>,
     metric: &mut dyn MetricUpdate<T>,
-    on_step: impl FnMut(usize),
+    on_step: impl FnMut(&StepReport),
 ) -> Result<EpochStats> {
     run_epoch(
         batches,
@@ -134,7 +145,7 @@ pub(crate) fn run_epoch<T: Float>(
     trainer: &mut Trainer<T>,
     batch_size: usize,
     metric: &mut dyn MetricUpdate<T>,
-    mut on_step: impl FnMut(usize),
+    mut on_step: impl FnMut(&StepReport),
     mut gradient: impl FnMut(Tensor<T>, LabelsRef<'_, T>, RandomKey) -> Result<BatchOutcome<T>>,
 ) -> Result<EpochStats> {
     metric.reset();
@@ -178,7 +189,11 @@ pub(crate) fn run_epoch<T: Float>(
         metric.update(labels, &outcome.scores)?;
         loss_sum += outcome.loss;
         samples += labels.len();
-        on_step(steps);
+        on_step(&StepReport {
+            steps,
+            samples,
+            loss: loss_sum / samples as f64,
+        });
     }
     if samples == 0 {
         return Err(NnError::invalid("train_epoch", "the epoch had no batches"));

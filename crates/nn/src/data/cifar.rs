@@ -78,10 +78,7 @@ pub fn parse_cifar_batch(reader: impl Read) -> std::result::Result<CifarBatch, S
 
 /// Reads one CIFAR-10 binary file.
 pub fn read_cifar_batch(path: &Path) -> Result<CifarBatch> {
-    let file = std::fs::File::open(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(|source| NnError::io("reading", path, source))?;
     parse_cifar_batch(std::io::BufReader::new(file)).map_err(|message| NnError::Data {
         path: path.to_path_buf(),
         message,

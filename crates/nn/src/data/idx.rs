@@ -97,15 +97,9 @@ fn read_exact(
 
 /// Reads an IDX file, gunzipping it when it starts with the gzip magic.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
-    let file = File::open(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = File::open(path).map_err(|source| NnError::io("reading", path, source))?;
     let mut reader = BufReader::new(file);
-    let head = reader.fill_buf().map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let head = reader.fill_buf().map_err(|source| NnError::io("reading", path, source))?;
     let parsed = if head.starts_with(&[0x1f, 0x8b]) {
         parse_idx(GzDecoder::new(reader))
     } else {
