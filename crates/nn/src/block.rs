@@ -272,21 +272,24 @@ impl<T: Float> ParameterDict<T> {
             .map(|(_, p)| p)
     }
 
-    /// Total number of elements; an error naming a parameter whose shape is still unknown.
+    /// Total number of elements; an error naming a parameter whose shape is still unknown
+    /// (or whose declared shape no tensor can have).
     pub fn count(&self) -> Result<usize> {
-        self.entries
-            .iter()
-            .map(|(_, p)| {
-                if p.shape_is_known() {
-                    Ok(p.shape().numel())
-                } else {
-                    Err(NnError::invalid(
-                        p.name(),
-                        format!("shape {} is not known yet", p.shape()),
-                    ))
-                }
+        self.entries.iter().try_fold(0usize, |total, (_, p)| {
+            if !p.shape_is_known() {
+                return Err(NnError::invalid(
+                    p.name(),
+                    format!("shape {} is not known yet", p.shape()),
+                ));
+            }
+            let n = p
+                .shape()
+                .elements("count")
+                .map_err(|e| NnError::from(e).in_layer(p.name()))?;
+            total.checked_add(n).ok_or_else(|| {
+                NnError::invalid("count", "the parameters hold more than 2⁶⁴ elements")
             })
-            .sum()
+        })
     }
 
     /// Elements of the parameters an optimizer trains (not state, `grad_req` not

@@ -57,27 +57,38 @@ impl TensorRecord {
         }
     }
 
-    /// The shape, if every dimension fits in memory sizes.
+    /// The shape, if a tensor can have it: every dimension fits in memory sizes and
+    /// their product in [`kiln_tensor::shape::MAX_NUMEL`] (a product that wraps around in
+    /// 64 bits, such as 6 · 2⁶³ · 5 · 5 = 0, is refused).
     pub fn shape(&self) -> std::result::Result<Shape, String> {
         let dims: Option<Vec<usize>> = self
             .shape
             .iter()
             .map(|&d| usize::try_from(d).ok())
             .collect();
-        dims.map(Shape::from)
-            .ok_or_else(|| format!("'{}' has an impossible shape {:?}", self.name, self.shape))
+        let shape = dims
+            .map(Shape::from)
+            .filter(|s| s.checked_numel().is_some());
+        shape.ok_or_else(|| {
+            format!(
+                "'{}' has an impossible shape {:?}: no tensor has more than {} elements",
+                self.name,
+                self.shape,
+                kiln_tensor::shape::MAX_NUMEL
+            )
+        })
     }
 
     /// The tensor, checking the byte count against the shape.
     pub fn to_tensor<T: Float>(&self) -> std::result::Result<Tensor<T>, String> {
         let shape = self.shape()?;
-        let expected = shape.numel().checked_mul(T::DTYPE.size());
-        if expected != Some(self.data.len()) {
+        // at most MAX_NUMEL · 8 bytes: no overflow
+        let expected = shape.numel() * T::DTYPE.size();
+        if expected != self.data.len() {
             return Err(format!(
-                "'{}' has {} bytes of data, its shape {shape} needs {}",
+                "'{}' has {} bytes of data, its shape {shape} needs {expected}",
                 self.name,
                 self.data.len(),
-                shape.numel() * T::DTYPE.size()
             ));
         }
         let values = self
@@ -509,5 +520,29 @@ mod tests {
         assert!(decode_file::<TensorRecord>(PARAMS_MAGIC, &damaged)
             .unwrap_err()
             .contains("checksum"));
+    }
+
+    #[test]
+    fn a_shape_whose_count_wraps_around_is_refused() {
+        // 6 · 2⁶³ · 5 · 5 is 0 in 64-bit arithmetic: with no data, it passed for an empty
+        // tensor (and loaded into a LeNet's deferred first weight)
+        let r = TensorRecord {
+            name: "0.weight".into(),
+            shape: vec![6, 1 << 63, 5, 5],
+            data: Vec::new(),
+        };
+        let err = r.to_tensor::<f32>().unwrap_err();
+        assert_eq!(
+            err,
+            "'0.weight' has an impossible shape [6, 9223372036854775808, 5, 5]: no tensor has \
+             more than 1152921504606846975 elements"
+        );
+        let err = TensorRecord {
+            shape: vec![u64::MAX],
+            ..r
+        }
+        .to_tensor::<f64>()
+        .unwrap_err();
+        assert!(err.contains("impossible shape"), "{err}");
     }
 }

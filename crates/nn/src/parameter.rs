@@ -201,6 +201,9 @@ impl<T: Float> Parameter<T> {
                 ),
             ));
         }
+        Shape::new(shape)
+            .elements("infer_shape")
+            .map_err(|e| NnError::from(e).in_layer(self.name()))?;
         *self.0.shape.borrow_mut() = Shape::new(shape);
         if matches!(*self.0.state.borrow(), State::Deferred { .. }) {
             self.finish_init()?;
