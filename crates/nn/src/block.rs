@@ -11,6 +11,7 @@ use crate::error::{NnError, Result};
 use crate::hooks::{BlockCell, ForwardHook, HookHandle};
 use crate::init::Init;
 use crate::parameter::Parameter;
+use crate::shape_pass::ShapeOnly;
 use crate::summary::Summary;
 use kiln_autograd::Var;
 use kiln_tensor::rand::{rngs::StdRng, Rng, SeedableRng};
@@ -88,6 +89,18 @@ pub trait Block<T: Float> {
     fn mult_adds(&self, _input: &Shape, _output: &Shape) -> u64 {
         0
     }
+
+    /// The output for an input of `x`'s shape, worked out without computing it: how
+    /// [`BlockExt::summary`] takes its table without allocating one activation. Check
+    /// the input and fix deferred parameter shapes as `forward` would, run child blocks
+    /// through [`shape_pass::infer`](crate::shape_pass::infer) (as `forward` runs them
+    /// through `call`), and combine their outputs with [`ShapeOnly`]'s methods as
+    /// `forward` combines values. `None`, the default, says the block cannot tell: a
+    /// summary then runs its `forward` on zeros of the input's shape (allocated
+    /// fallibly, so a shape too large is an error; its kernels' outputs are not).
+    fn infer_shape(&self, _x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        None
+    }
 }
 
 /// A boxed block is a block (a network chosen at run time, such as `zoo::by_name`'s).
@@ -127,6 +140,10 @@ impl<T: Float, B: Block<T> + ?Sized> Block<T> for Box<B> {
     fn mult_adds(&self, input: &Shape, output: &Shape) -> u64 {
         (**self).mult_adds(input, output)
     }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        (**self).infer_shape(x)
+    }
 }
 
 /// A borrowed block is a block, so that `&dyn Block` gets [`BlockExt`]'s operations.
@@ -165,6 +182,10 @@ impl<T: Float, B: Block<T> + ?Sized> Block<T> for &B {
 
     fn mult_adds(&self, input: &Shape, output: &Shape) -> u64 {
         (**self).mult_adds(input, output)
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        (**self).infer_shape(x)
     }
 }
 
@@ -433,8 +454,10 @@ pub trait BlockExt<T: Float>: Block<T> {
     /// One row per block the network runs for an input of `input_shape` (nested blocks
     /// indented under the block that runs them): name, output shape, parameters,
     /// multiply-adds and receptive field, then the totals (every parameter, and those an
-    /// optimizer trains). Runs a forward pass on zeros (in predict mode), so deferred
-    /// shapes get fixed; the network must be initialized.
+    /// optimizer trains). The shapes are worked out from `input_shape` without computing
+    /// anything ([`Block::infer_shape`]), so a summary allocates no activation and an
+    /// input too large for memory is an error, not an abort; deferred shapes get fixed.
+    /// The network must be initialized. No forward hook runs.
     fn summary(&self, input_shape: impl Into<Shape>) -> Result<Summary>
     where
         Self: Sized,

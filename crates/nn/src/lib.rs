@@ -41,6 +41,7 @@ pub mod lr_scheduler;
 pub mod metric;
 pub mod optim;
 pub mod parameter;
+pub mod shape_pass;
 pub mod summary;
 pub mod train;
 pub mod trainer;
@@ -75,5 +76,6 @@ pub use optim::{
     UpdateArgs,
 };
 pub use parameter::Parameter;
+pub use shape_pass::ShapeOnly;
 pub use summary::{ReceptiveField, Summary};
 pub use trainer::Trainer;

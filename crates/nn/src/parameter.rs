@@ -222,15 +222,28 @@ impl<T: Float> Parameter<T> {
         Ok(())
     }
 
+    /// Ok once `initialize` was called, even if the values wait for the shape; else the
+    /// error [`Parameter::leaf`] gives.
+    pub(crate) fn check_initialize_called(&self) -> Result<()> {
+        match &*self.0.state.borrow() {
+            State::Uninitialized => Err(self.not_initialized()),
+            _ => Ok(()),
+        }
+    }
+
+    fn not_initialized(&self) -> NnError {
+        NnError::invalid(
+            self.name(),
+            "is not initialized: call initialize() on the network before the first forward",
+        )
+    }
+
     /// The leaf holding the values and gradient; an error naming the parameter if it has
     /// none yet.
     pub fn leaf(&self) -> Result<Leaf<T>> {
         match &*self.0.state.borrow() {
             State::Ready(leaf) => Ok(leaf.clone()),
-            State::Uninitialized => Err(NnError::invalid(
-                self.name(),
-                "is not initialized: call initialize() on the network before the first forward",
-            )),
+            State::Uninitialized => Err(self.not_initialized()),
             State::Deferred { .. } => Err(NnError::invalid(
                 self.name(),
                 format!(

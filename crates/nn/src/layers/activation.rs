@@ -3,6 +3,7 @@
 
 use crate::block::Block;
 use crate::error::Result;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -31,5 +32,9 @@ impl<T: Float> Block<T> for Activation {
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         apply(*self, x)
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        Some(Ok(x.clone()))
     }
 }

@@ -7,6 +7,7 @@ use crate::hooks::BlockCell;
 use crate::layers::{
     Activation::Relu, AvgPool2D, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, Sequential,
 };
+use crate::shape_pass::{infer, ShapeOnly};
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -74,6 +75,19 @@ impl<T: Float> Block<T> for DenseBlock<T> {
             x = Var::concat(&[&x, &y], 1).map_err(|e| NnError::from(e).in_layer(self.name()))?;
         }
         Ok(x)
+    }
+
+    /// The forward's data flow on shapes alone.
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let run = || -> Result<ShapeOnly> {
+            let mut x = x.clone();
+            for blk in self.net.iter() {
+                let y = infer(blk, &x)?;
+                x = ShapeOnly::concat(&[&x, &y], 1).map_err(|e| e.in_layer(self.name()))?;
+            }
+            Ok(x)
+        };
+        Some(run())
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {

@@ -4,6 +4,7 @@ use crate::block::{Block, BlockExt};
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
 use crate::layers::{Activation::Relu, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, Sequential};
+use crate::shape_pass::{infer, ShapeOnly};
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -61,6 +62,18 @@ impl<T: Float> Block<T> for Inception<T> {
         let p3 = self.p3_2.call(&self.p3_1.call(x)?)?;
         let p4 = self.p4_2.call(&self.p4_1.call(x)?)?;
         Var::concat(&[&p1, &p2, &p3, &p4], 1).map_err(|e| NnError::from(e).in_layer(self.name()))
+    }
+
+    /// The forward's data flow on shapes alone.
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let run = || -> Result<ShapeOnly> {
+            let p1 = infer(&self.p1_1, x)?;
+            let p2 = infer(&self.p2_2, &infer(&self.p2_1, x)?)?;
+            let p3 = infer(&self.p3_2, &infer(&self.p3_1, x)?)?;
+            let p4 = infer(&self.p4_2, &infer::<T>(&self.p4_1, x)?)?;
+            ShapeOnly::concat(&[&p1, &p2, &p3, &p4], 1).map_err(|e| e.in_layer(self.name()))
+        };
+        Some(run())
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {

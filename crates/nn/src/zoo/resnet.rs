@@ -7,6 +7,7 @@ use crate::hooks::BlockCell;
 use crate::layers::{
     Activation::Relu, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, Sequential,
 };
+use crate::shape_pass::{infer, ShapeOnly};
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -56,6 +57,17 @@ impl<T: Float> Residual<T> {
     }
 }
 
+impl<T: Float> Residual<T> {
+    /// The error of a shortcut that does not fit the block's output.
+    fn misfit(&self, e: NnError, shortcut: &kiln_tensor::Shape, y: &kiln_tensor::Shape) -> NnError {
+        e.in_layer(format!(
+            "{} (the shortcut {shortcut} does not match the block's output {y}: use the 1×1 \
+             convolution)",
+            self.name()
+        ))
+    }
+}
+
 impl<T: Float> Block<T> for Residual<T> {
     fn kind(&self) -> &'static str {
         "Residual"
@@ -76,15 +88,25 @@ impl<T: Float> Block<T> for Residual<T> {
             Some(conv) => conv.call(x)?,
             None => x.clone(),
         };
-        let sum = y.add(&shortcut).map_err(|e| {
-            NnError::from(e).in_layer(format!(
-                "{} (the shortcut {} does not match the block's output {}: use the 1×1 convolution)",
-                self.name(),
-                shortcut.shape(),
-                y.shape()
-            ))
-        })?;
+        let sum = y
+            .add(&shortcut)
+            .map_err(|e| self.misfit(NnError::from(e), shortcut.shape(), y.shape()))?;
         Ok(sum.relu()?)
+    }
+
+    /// The forward's data flow on shapes alone.
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let run = || -> Result<ShapeOnly> {
+            let y = infer(&self.bn1, &infer(&self.conv1, x)?)?;
+            let y = infer(&self.bn2, &infer(&self.conv2, &y)?)?;
+            let shortcut = match &self.conv3 {
+                Some(conv) => infer(conv, x)?,
+                None => x.clone(),
+            };
+            y.broadcast("add", &shortcut)
+                .map_err(|e| self.misfit(e, shortcut.shape(), y.shape()))
+        };
+        Some(run())
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {
