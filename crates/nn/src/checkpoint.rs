@@ -274,8 +274,8 @@ pub fn decode_parameters<T: Float>(
     set_parameters(params, &body.dtype, &body.params)
 }
 
-/// Checks `records` against `params` (every name present, shapes agreeing, nothing extra)
-/// and only then sets them all.
+/// Checks `records` against `params` (every name present once, shapes agreeing, nothing
+/// extra) and only then sets them all.
 fn set_parameters<T: Float>(
     params: &ParameterDict<T>,
     dtype: &str,
@@ -285,6 +285,15 @@ fn set_parameters<T: Float>(
         return Err(format!(
             "holds {dtype} parameters but the network is {}",
             T::DTYPE.name()
+        ));
+    }
+    // a name twice would make which record loads a matter of order: refuse it
+    let mut names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(format!(
+            "parameter '{}' appears more than once in the file",
+            pair[0]
         ));
     }
     let mut loaded = Vec::with_capacity(params.len());

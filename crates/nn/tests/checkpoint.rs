@@ -1,6 +1,8 @@
 //! Parameter files: round trips bit for bit, refuse what is not theirs, survive crashes.
 
-use kiln_nn::checkpoint::{atomic_write, encode_parameters};
+use kiln_nn::checkpoint::{
+    atomic_write, encode_file, encode_parameters, TensorRecord, PARAMS_MAGIC,
+};
 use kiln_nn::zoo::lenet;
 use kiln_nn::{Activation, BlockExt, Dense, Init, NnError, Sequential};
 use kiln_tensor::rand::{rngs::StdRng, Rng, SeedableRng};
@@ -104,6 +106,27 @@ fn truncated_foreign_and_mismatched_files_are_clear_errors() {
     assert_eq!(
         err.rsplit_once(": ").map(|(_, m)| m).unwrap_or(&err),
         "parameter '4.weight' (dense0_weight) has shape [120, 400] in the file but [120, 256] in the network"
+    );
+}
+
+#[test]
+fn a_file_with_a_record_twice_is_refused_naming_it() {
+    // every parameter of a LeNet, and its first weight a second time with other values:
+    // which one loaded depended on the order of the records
+    let net = trained_like_lenet(11);
+    let mut records: Vec<TensorRecord> = net
+        .collect_params()
+        .iter()
+        .map(|(path, p)| TensorRecord::new(path, &p.data().unwrap()))
+        .collect();
+    let mut twin = records[0].clone();
+    twin.data.iter_mut().for_each(|b| *b = 0);
+    records.push(twin);
+    let file = encode_file(PARAMS_MAGIC, &("float32".to_string(), records)).unwrap();
+    let err = load_err(&file, "twice");
+    assert!(
+        err.ends_with(": parameter '0.weight' appears more than once in the file"),
+        "{err}"
     );
 }
 
