@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod architecture;
 pub mod block;
 pub mod check;
 pub mod checkpoint;

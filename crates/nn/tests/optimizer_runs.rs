@@ -166,7 +166,7 @@ fn the_state_of_another_optimizer_or_format_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        message.contains("format version 1 is not supported (this kiln reads version 2)"),
+        message.contains("format version 1 is not supported (this kiln reads versions 2 and 3)"),
         "{message}"
     );
 }

@@ -42,8 +42,9 @@ fn a_checkpoint_record_whose_count_wraps_around_is_refused() {
         .collect();
     records[0].shape = vec![6, 1 << 63, 5, 5];
     records[0].data.clear();
-    let file = encode_file(PARAMS_MAGIC, &("float32".to_string(), records)).unwrap();
     let fresh = lenet::<f32>(Activation::Sigmoid);
+    let architecture = fresh.collect_params().architecture();
+    let file = encode_file(PARAMS_MAGIC, &(architecture, "float32", records)).unwrap();
     let m = refused(|| decode_parameters(&fresh.collect_params(), &file));
     says(
         &m,

@@ -250,6 +250,16 @@ impl<T: Float> Block<T> for BatchNorm<T> {
             .collect()
     }
 
+    /// Gluon's options, by Gluon's names; the channels are left out (inferred).
+    fn describe(&self) -> String {
+        let o = &self.options;
+        format!(
+            "BatchNorm(axis={}, momentum={}, epsilon={}, center={}, scale={}, \
+             use_global_stats={})",
+            o.axis, o.momentum, o.eps, self.center, self.scale, o.use_global_stats
+        )
+    }
+
     fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
         let checked = self.check_shapes(x.shape());
         Some(

@@ -108,6 +108,10 @@ impl<T: Float> Block<T> for Concatenate<T> {
         self.children.iter().map(|c| c.as_ref()).collect()
     }
 
+    fn describe(&self) -> String {
+        format!("Concatenate(axis={})", self.axis)
+    }
+
     fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
         if self.children.is_empty() {
             return Some(Err(NnError::invalid(self.name(), "has no paths to run")));

@@ -3,7 +3,7 @@
 
 use super::input::{check_batch, check_input};
 use super::weights::Weights;
-use super::{Activation, MaxPool2D};
+use super::{activation_name, Activation, MaxPool2D};
 use crate::block::{Block, Geometry};
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
@@ -240,6 +240,23 @@ impl<T: Float> Block<T> for Conv2D<T> {
         [self.kernel.h, self.kernel.w, output.numel()]
             .iter()
             .fold(per_output, |n, &d| n.saturating_mul(d as u64))
+    }
+
+    /// Gluon's options, by Gluon's names; the input channels are left out (inferred).
+    fn describe(&self) -> String {
+        let c = &self.conv;
+        format!(
+            "Conv2D(channels={}, kernel_size={}, strides={}, padding={}, dilation={}, \
+             groups={}, activation={}, use_bias={})",
+            self.channels,
+            self.kernel,
+            c.stride,
+            c.padding,
+            c.dilation,
+            c.groups,
+            activation_name(self.activation),
+            self.weights.use_bias
+        )
     }
 
     fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {

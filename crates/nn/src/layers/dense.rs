@@ -2,7 +2,7 @@
 
 use super::input::{check_batch, check_input};
 use super::weights::Weights;
-use super::Activation;
+use super::{activation_name, Activation};
 use crate::block::{Block, Geometry};
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
@@ -189,6 +189,17 @@ impl<T: Float> Block<T> for Dense<T> {
             input.last().copied().unwrap_or(0)
         };
         (output.numel() as u64).saturating_mul(in_units as u64)
+    }
+
+    /// Gluon's options, by Gluon's names; the input size is left out (inferred).
+    fn describe(&self) -> String {
+        format!(
+            "Dense(units={}, activation={}, use_bias={}, flatten={})",
+            self.units,
+            activation_name(self.activation),
+            self.weights.use_bias,
+            self.flatten
+        )
     }
 
     fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {

@@ -65,6 +65,10 @@ impl<T: Float> Block<T> for Dropout {
             .map_err(|e| NnError::from(e).in_layer(Block::<T>::name(self)))
     }
 
+    fn describe(&self) -> String {
+        format!("Dropout(rate={}, axes={:?})", self.rate, self.axes)
+    }
+
     /// The shape is kept; the options are checked as `Var::dropout` checks them.
     fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
         let problem = if !(0.0..1.0).contains(&self.rate) {

@@ -138,6 +138,14 @@ impl<T: Float> Block<T> for MaxPool2D {
         window(&self.params)
     }
 
+    fn describe(&self) -> String {
+        let p = &self.params;
+        format!(
+            "MaxPool2D(pool_size={}, strides={}, padding={}, ceil_mode={})",
+            p.kernel, p.stride, p.padding, p.ceil_mode
+        )
+    }
+
     fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
         let name = <Self as Block<T>>::name(self);
         Some(pooled(name, "max_pool2d", &self.params, x))
@@ -164,6 +172,15 @@ impl<T: Float> Block<T> for AvgPool2D {
 
     fn geometry(&self) -> Geometry {
         window(&self.params)
+    }
+
+    fn describe(&self) -> String {
+        let p = &self.params;
+        format!(
+            "AvgPool2D(pool_size={}, strides={}, padding={}, ceil_mode={}, \
+             count_include_pad={})",
+            p.kernel, p.stride, p.padding, p.ceil_mode, p.count_include_pad
+        )
     }
 
     fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {

@@ -38,6 +38,8 @@ pub fn conv_block<T: Float>(num_channels: usize) -> Sequential<T> {
 /// (N, C, H, W) → (N, C + num_convs · num_channels, H, W).
 pub struct DenseBlock<T: Float> {
     cell: BlockCell,
+    /// D2L's (num_convs, num_channels), for [`Block::describe`].
+    options: (usize, usize),
     net: Sequential<T>,
 }
 
@@ -50,6 +52,7 @@ impl<T: Float> DenseBlock<T> {
         }
         DenseBlock {
             cell: BlockCell::new(),
+            options: (num_convs, num_channels),
             net,
         }
     }
@@ -88,6 +91,11 @@ impl<T: Float> Block<T> for DenseBlock<T> {
             Ok(x)
         };
         Some(run())
+    }
+
+    fn describe(&self) -> String {
+        let (n, c) = self.options;
+        format!("DenseBlock(num_convs={n}, num_channels={c})")
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {

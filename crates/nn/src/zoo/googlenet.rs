@@ -18,6 +18,8 @@ use kiln_tensor::Float;
 /// (N, C, H, W) → (N, c1 + c2.1 + c3.1 + c4, H, W).
 pub struct Inception<T: Float> {
     cell: BlockCell,
+    /// D2L's (c1, c2, c3, c4), for [`Block::describe`].
+    options: (usize, (usize, usize), (usize, usize), usize),
     p1_1: Conv2D<T>,
     p2_1: Conv2D<T>,
     p2_2: Conv2D<T>,
@@ -32,6 +34,7 @@ impl<T: Float> Inception<T> {
     pub fn new(c1: usize, c2: (usize, usize), c3: (usize, usize), c4: usize) -> Self {
         Inception {
             cell: BlockCell::new(),
+            options: (c1, c2, c3, c4),
             p1_1: Conv2D::new(c1, 1).activation(Relu),
             p2_1: Conv2D::new(c2.0, 1).activation(Relu),
             p2_2: Conv2D::new(c2.1, 3).padding(1).activation(Relu),
@@ -74,6 +77,11 @@ impl<T: Float> Block<T> for Inception<T> {
             ShapeOnly::concat(&[&p1, &p2, &p3, &p4], 1).map_err(|e| e.in_layer(self.name()))
         };
         Some(run())
+    }
+
+    fn describe(&self) -> String {
+        let (c1, c2, c3, c4) = self.options;
+        format!("Inception(c1={c1}, c2={c2:?}, c3={c3:?}, c4={c4})")
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {

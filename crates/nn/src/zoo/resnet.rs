@@ -35,6 +35,8 @@ use kiln_tensor::Float;
 /// convolution C must equal `num_channels` and `strides` be 1.
 pub struct Residual<T: Float> {
     cell: BlockCell,
+    /// D2L's (num_channels, use_1x1conv, strides), for [`Block::describe`].
+    options: (usize, bool, usize),
     conv1: Conv2D<T>,
     conv2: Conv2D<T>,
     conv3: Option<Conv2D<T>>,
@@ -48,6 +50,7 @@ impl<T: Float> Residual<T> {
     pub fn new(num_channels: usize, use_1x1conv: bool, strides: usize) -> Self {
         Residual {
             cell: BlockCell::new(),
+            options: (num_channels, use_1x1conv, strides),
             conv1: Conv2D::new(num_channels, 3).padding(1).strides(strides),
             conv2: Conv2D::new(num_channels, 3).padding(1),
             conv3: use_1x1conv.then(|| Conv2D::new(num_channels, 1).strides(strides)),
@@ -107,6 +110,11 @@ impl<T: Float> Block<T> for Residual<T> {
                 .map_err(|e| self.misfit(e, shortcut.shape(), y.shape()))
         };
         Some(run())
+    }
+
+    fn describe(&self) -> String {
+        let (c, one_by_one, s) = self.options;
+        format!("Residual(num_channels={c}, use_1x1conv={one_by_one}, strides={s})")
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {
