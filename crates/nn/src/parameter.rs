@@ -286,14 +286,10 @@ impl<T: Float> Parameter<T> {
         Ok(())
     }
 
-    /// The gradient written by the last backward, if any (borrowed; release it before
-    /// the next backward).
-    pub fn grad(&self) -> Option<Tensor<T>> {
-        let state = self.0.state.borrow();
-        match &*state {
-            State::Ready(leaf) => leaf.grad().map(|g| g.clone()),
-            _ => None,
-        }
+    /// The gradient written by the last backward, if any: a shared handle, as
+    /// [`Parameter::data`] returns the values (cheap, and unaffected by later steps).
+    pub fn grad(&self) -> Option<Rc<Tensor<T>>> {
+        self.with_leaf(Leaf::grad).flatten()
     }
 
     /// The gradient if a backward wrote it since the last step, taken out of the
