@@ -84,7 +84,7 @@ fn retain_graph_allows_a_second_walk() {
 #[test]
 fn backward_on_an_unrecorded_value_is_an_error() {
     let y = Var::constant(Tensor::<f64>::ones([1])).exp().unwrap();
-    assert_eq!(y.backward().unwrap_err(), AutogradError::NotRecorded);
+    assert_eq!(y.backward().unwrap_err(), AutogradError::NoTape);
     // a constant on a tape is not recorded either
     let tape = Tape::new();
     let c = tape.constant(Tensor::<f64>::ones([1])).exp().unwrap();
