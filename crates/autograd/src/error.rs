@@ -1,5 +1,6 @@
 //! [`AutogradError`]: the tensor layer's errors carried up unchanged, plus the ways a
-//! graph can be misused (backward twice, backward on an unrecorded value, two tapes mixed).
+//! graph can be misused (backward twice, backward on a value of no tape or an unrecorded
+//! one, two tapes mixed).
 
 use kiln_tensor::{Shape, TensorError};
 use std::fmt;
@@ -12,7 +13,13 @@ pub type Result<T, E = AutogradError> = std::result::Result<T, E>;
 pub enum AutogradError {
     /// A tensor op refused its input; the message is the tensor layer's, unchanged.
     Tensor(TensorError),
-    /// `backward` on a value that no recording tape tracks.
+    /// `backward` on a value that belongs to no tape: it was computed from
+    /// [`Var::constant`](crate::Var::constant) values, in predict mode, so nothing was
+    /// recorded.
+    NoTape,
+    /// `backward` on a value of a tape that recorded nothing for it: it depends on no
+    /// leaf the tape recorded (the tape was paused, its leaves are frozen, or its inputs
+    /// are all constants).
     NotRecorded,
     /// `backward` after the tape was released by an earlier backward (without
     /// `retain_graph`), or an op on a value from a released graph.
@@ -62,10 +69,18 @@ impl fmt::Display for AutogradError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AutogradError::Tensor(e) => write!(f, "{e}"),
+            AutogradError::NoTape => write!(
+                f,
+                "backward: this value is on no tape, so nothing was recorded for it: it was \
+                 computed from `Var::constant` values, in predict mode; to train, record on a \
+                 tape: `let tape = Tape::new(); let y = net.forward(&tape.constant(x))?;`"
+            ),
             AutogradError::NotRecorded => write!(
                 f,
-                "backward: this value was not recorded; compute it from `tape.leaf(..)` values \
-                 while the tape is recording"
+                "backward: this value depends on nothing its tape recorded (was the tape \
+                 paused, are its leaves frozen with grad_req null, or are its inputs all \
+                 `tape.constant(..)`?); compute it from `tape.leaf(..)` values, or from a \
+                 network's parameters, while the tape is recording"
             ),
             AutogradError::Released { op } => write!(
                 f,

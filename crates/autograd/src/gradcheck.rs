@@ -153,8 +153,10 @@ where
     let analytic: Vec<Tensor<f64>> = leaves
         .iter()
         .map(|l| {
-            l.grad()
-                .map_or_else(|| Tensor::zeros(l.value().shape().clone()), |g| g.clone())
+            l.grad().map_or_else(
+                || Tensor::zeros(l.value().shape().clone()),
+                |g| (*g).clone(),
+            )
         })
         .collect();
 

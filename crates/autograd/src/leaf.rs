@@ -1,9 +1,14 @@
 //! [`Leaf`]: a tensor that asks for a gradient (Gluon's `attach_grad`), and that outlives
 //! any one tape. Parameters of the nn layer are leaves; `backward` writes their gradient,
 //! adds to it, or computes none, as the leaf's [`GradReq`] says.
+//!
+//! Both the value and the gradient are read as `Rc<Tensor>` snapshots ([`Leaf::value`],
+//! [`Leaf::grad`]; `Parameter::data` and `Parameter::grad` alike): cheap, and never a
+//! borrow that a later step or backward could collide with. Writes replace the tensor, or
+//! change it in place only where no snapshot still holds it.
 
 use kiln_tensor::{Float, Tensor};
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// What a backward does with a leaf's gradient (Gluon's `grad_req`).
@@ -33,7 +38,7 @@ impl GradReq {
 
 struct Inner<T: Float> {
     value: RefCell<Rc<Tensor<T>>>,
-    grad: RefCell<Option<Tensor<T>>>,
+    grad: RefCell<Option<Rc<Tensor<T>>>>,
     fresh: Cell<bool>,
     req: Cell<GradReq>,
 }
@@ -107,25 +112,31 @@ impl<T: Float> Leaf<T> {
         f: impl FnOnce(&mut Tensor<T>, Option<&Tensor<T>>) -> R,
     ) -> R {
         let grad = self.0.grad.borrow();
-        f(Rc::make_mut(&mut self.0.value.borrow_mut()), grad.as_ref())
+        f(
+            Rc::make_mut(&mut self.0.value.borrow_mut()),
+            grad.as_deref(),
+        )
     }
 
-    /// The gradient written by the last backward that reached this leaf, if any.
-    pub fn grad(&self) -> Option<Ref<'_, Tensor<T>>> {
-        Ref::filter_map(self.0.grad.borrow(), Option::as_ref).ok()
+    /// The gradient written by the last backward that reached this leaf, if any (a
+    /// shared handle, like [`Leaf::value`]: cheap, and unaffected by later backwards).
+    pub fn grad(&self) -> Option<Rc<Tensor<T>>> {
+        self.0.grad.borrow().clone()
     }
 
     /// Takes the gradient out, leaving none, and marks it consumed: how a gradient
-    /// computed on one thread is handed to another without a copy.
+    /// computed on one thread is handed to another without a copy (a copy only if a
+    /// handle from [`Leaf::grad`] still holds it).
     pub fn take_grad(&self) -> Option<Tensor<T>> {
         self.0.fresh.set(false);
-        self.0.grad.borrow_mut().take()
+        let grad = self.0.grad.borrow_mut().take()?;
+        Some(Rc::try_unwrap(grad).unwrap_or_else(|held| (*held).clone()))
     }
 
     /// Sets the gradient to zero (keeping its shape), as Gluon's `zero_grad`.
     pub fn zero_grad(&self) {
         if let Some(g) = self.0.grad.borrow_mut().as_mut() {
-            g.data_mut().fill(T::ZERO);
+            Rc::make_mut(g).data_mut().fill(T::ZERO);
         }
     }
 
@@ -159,9 +170,9 @@ impl<T: Float> Leaf<T> {
                         ),
                     ));
                 }
-                sum.add_assign(&grad)?;
+                Rc::make_mut(sum).add_assign(&grad)?;
             }
-            _ => *held = Some(grad),
+            _ => *held = Some(Rc::new(grad)),
         }
         self.0.fresh.set(true);
         Ok(())

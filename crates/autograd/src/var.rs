@@ -113,7 +113,10 @@ impl<T: Float> Var<T> {
     /// Backward with an explicit head gradient (required when the value has more than one
     /// element, Gluon's `head_grads`) and optionally keeping the tape for another walk.
     pub fn backward_with(&self, head: Option<&Tensor<T>>, retain_graph: bool) -> Result<()> {
-        let (Some(tape), Some(node)) = (&self.tape, self.node) else {
+        let Some(tape) = &self.tape else {
+            return Err(AutogradError::NoTape);
+        };
+        let Some(node) = self.node else {
             return Err(AutogradError::NotRecorded);
         };
         let head = match head {

@@ -21,6 +21,42 @@ fn backward_writes_gradients_and_releases_the_tape() {
 }
 
 #[test]
+fn a_gradient_read_is_a_snapshot_that_a_later_backward_leaves_alone() {
+    // Leaf::grad() lent a RefCell borrow: a gradient held while the next backward wrote
+    // one panicked ("already borrowed"). It is an Rc snapshot now, like Leaf::value().
+    let x = leaf(&[1.0, 2.0]);
+    let tape = Tape::new();
+    tape.leaf(&x)
+        .square()
+        .unwrap()
+        .sum()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let first = x.grad().unwrap();
+    tape.leaf(&x)
+        .mul_scalar(5.0)
+        .unwrap()
+        .sum()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(first.data(), &[2.0, 4.0], "d Σx²/dx, as read");
+    assert_eq!(
+        x.grad().unwrap().data(),
+        &[5.0, 5.0],
+        "d Σ5x/dx, written after"
+    );
+    // zeroing in place leaves a held snapshot alone too
+    let held = x.grad().unwrap();
+    x.zero_grad();
+    assert_eq!(
+        (held.data(), x.grad().unwrap().data()),
+        (&[5.0, 5.0][..], &[0.0, 0.0][..])
+    );
+}
+
+#[test]
 fn backward_twice_without_retaining_is_an_error() {
     let x = leaf(&[1.0]);
     let tape = Tape::new();
@@ -48,7 +84,7 @@ fn retain_graph_allows_a_second_walk() {
 #[test]
 fn backward_on_an_unrecorded_value_is_an_error() {
     let y = Var::constant(Tensor::<f64>::ones([1])).exp().unwrap();
-    assert_eq!(y.backward().unwrap_err(), AutogradError::NotRecorded);
+    assert_eq!(y.backward().unwrap_err(), AutogradError::NoTape);
     // a constant on a tape is not recorded either
     let tape = Tape::new();
     let c = tape.constant(Tensor::<f64>::ones([1])).exp().unwrap();

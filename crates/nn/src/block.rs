@@ -7,10 +7,12 @@
 //! outputs; `children` lists them, so that parameters, checkpoints and summaries reach
 //! inside it. See the module docs of [`crate::layers`] for D2L's `Residual` written so.
 
+use crate::architecture::BlockRecord;
 use crate::error::{NnError, Result};
 use crate::hooks::{BlockCell, ForwardHook, HookHandle};
 use crate::init::Init;
 use crate::parameter::Parameter;
+use crate::shape_pass::ShapeOnly;
 use crate::summary::Summary;
 use kiln_autograd::Var;
 use kiln_tensor::rand::{rngs::StdRng, Rng, SeedableRng};
@@ -88,6 +90,28 @@ pub trait Block<T: Float> {
     fn mult_adds(&self, _input: &Shape, _output: &Shape) -> u64 {
         0
     }
+
+    /// The output for an input of `x`'s shape, worked out without computing it: how
+    /// [`BlockExt::summary`] takes its table without allocating one activation. Check
+    /// the input and fix deferred parameter shapes as `forward` would, run child blocks
+    /// through [`shape_pass::infer`](crate::shape_pass::infer) (as `forward` runs them
+    /// through `call`), and combine their outputs with [`ShapeOnly`]'s methods as
+    /// `forward` combines values. `None`, the default, says the block cannot tell: a
+    /// summary then runs its `forward` on zeros of the input's shape (allocated
+    /// fallibly, so a shape too large is an error; its kernels' outputs are not).
+    fn infer_shape(&self, _x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        None
+    }
+
+    /// What the block is, for a checkpoint to recognize the network it was saved from:
+    /// its kind and the options that change what its forward computes, as
+    /// `Kind(option=value, …)`: `Conv2D(channels=6, kernel_size=(5, 5), …,
+    /// activation=sigmoid)`. Children describe themselves; shapes inferred at the first forward are left out
+    /// (a checkpoint checks parameter shapes on their own). The default is the kind
+    /// alone: a user block with options of its own should name them.
+    fn describe(&self) -> String {
+        self.kind().to_string()
+    }
 }
 
 /// A boxed block is a block (a network chosen at run time, such as `zoo::by_name`'s).
@@ -127,6 +151,14 @@ impl<T: Float, B: Block<T> + ?Sized> Block<T> for Box<B> {
     fn mult_adds(&self, input: &Shape, output: &Shape) -> u64 {
         (**self).mult_adds(input, output)
     }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        (**self).infer_shape(x)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
 }
 
 /// A borrowed block is a block, so that `&dyn Block` gets [`BlockExt`]'s operations.
@@ -165,6 +197,14 @@ impl<T: Float, B: Block<T> + ?Sized> Block<T> for &B {
 
     fn mult_adds(&self, input: &Shape, output: &Shape) -> u64 {
         (**self).mult_adds(input, output)
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        (**self).infer_shape(x)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
     }
 }
 
@@ -219,6 +259,11 @@ fn assign_names<T: Float>(
         cell.set(name.clone());
     }
     names.insert(address(block), name.clone());
+    let record = BlockRecord {
+        path: path.strip_suffix('.').unwrap_or(path).to_string(),
+        description: block.describe(),
+    };
+    out.blocks.push((record, name.clone()));
     for (local, p) in block.params() {
         p.set_name(format!("{name}_{local}"));
         out.entries.push((format!("{path}{local}"), p));
@@ -235,6 +280,7 @@ pub(crate) fn name_network<T: Float>(
 ) -> (ParameterDict<T>, HashMap<usize, String>) {
     let mut dict = ParameterDict {
         entries: Vec::new(),
+        blocks: Vec::new(),
     };
     let mut names = HashMap::new();
     assign_names(block, &mut Namer::default(), &mut dict, &mut names, "");
@@ -243,15 +289,39 @@ pub(crate) fn name_network<T: Float>(
 
 /// The parameters of a network in creation order, each under its structural path (`0.weight`,
 /// `1.0.bias`: how checkpoints key them, as Gluon's `save_parameters`) and with its Gluon
-/// name (`conv0_weight`).
+/// name (`conv0_weight`); and the network's architecture, which checkpoints keep with them.
 pub struct ParameterDict<T: Float> {
     entries: Vec<(String, Parameter<T>)>,
+    /// Every block of the network, depth first, with its name.
+    blocks: Vec<(BlockRecord, String)>,
 }
 
 impl<T: Float> ParameterDict<T> {
     /// (structural path, parameter) pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Parameter<T>)> {
         self.entries.iter().map(|(k, p)| (k.as_str(), p))
+    }
+
+    /// Every block of the network the parameters come from, depth first: its structural
+    /// path and [`Block::describe`], as a checkpoint records them.
+    ///
+    /// ```
+    /// use kiln_nn::{zoo::lenet, Activation, BlockExt};
+    /// let arch = lenet::<f32>(Activation::Sigmoid).collect_params().architecture();
+    /// assert_eq!((arch[0].path.as_str(), arch[0].description.as_str()), ("", "Sequential"));
+    /// assert_eq!(
+    ///     arch[1].description,
+    ///     "Conv2D(channels=6, kernel_size=(5, 5), strides=(1, 1), padding=(0, 0), \
+    ///      dilation=(1, 1), groups=1, activation=sigmoid, use_bias=true)"
+    /// );
+    /// ```
+    pub fn architecture(&self) -> Vec<BlockRecord> {
+        self.blocks.iter().map(|(r, _)| r.clone()).collect()
+    }
+
+    /// The blocks with their names, for the checkpoint's comparison.
+    pub(crate) fn blocks(&self) -> &[(BlockRecord, String)] {
+        &self.blocks
     }
 
     /// Number of parameters (tensors, not elements).
@@ -272,21 +342,24 @@ impl<T: Float> ParameterDict<T> {
             .map(|(_, p)| p)
     }
 
-    /// Total number of elements; an error naming a parameter whose shape is still unknown.
+    /// Total number of elements; an error naming a parameter whose shape is still unknown
+    /// (or whose declared shape no tensor can have).
     pub fn count(&self) -> Result<usize> {
-        self.entries
-            .iter()
-            .map(|(_, p)| {
-                if p.shape_is_known() {
-                    Ok(p.shape().numel())
-                } else {
-                    Err(NnError::invalid(
-                        p.name(),
-                        format!("shape {} is not known yet", p.shape()),
-                    ))
-                }
+        self.entries.iter().try_fold(0usize, |total, (_, p)| {
+            if !p.shape_is_known() {
+                return Err(NnError::invalid(
+                    p.name(),
+                    format!("shape {} is not known yet", p.shape()),
+                ));
+            }
+            let n = p
+                .shape()
+                .elements("count")
+                .map_err(|e| NnError::from(e).in_layer(p.name()))?;
+            total.checked_add(n).ok_or_else(|| {
+                NnError::invalid("count", "the parameters hold more than 2⁶⁴ elements")
             })
-            .sum()
+        })
     }
 
     /// Elements of the parameters an optimizer trains (not state, `grad_req` not
@@ -313,6 +386,7 @@ impl<T: Float> ParameterDict<T> {
                 .filter(|(path, p)| keep(path, p))
                 .cloned()
                 .collect(),
+            blocks: self.blocks.clone(),
         }
     }
 
@@ -430,8 +504,10 @@ pub trait BlockExt<T: Float>: Block<T> {
     /// One row per block the network runs for an input of `input_shape` (nested blocks
     /// indented under the block that runs them): name, output shape, parameters,
     /// multiply-adds and receptive field, then the totals (every parameter, and those an
-    /// optimizer trains). Runs a forward pass on zeros (in predict mode), so deferred
-    /// shapes get fixed; the network must be initialized.
+    /// optimizer trains). The shapes are worked out from `input_shape` without computing
+    /// anything ([`Block::infer_shape`]), so a summary allocates no activation and an
+    /// input too large for memory is an error, not an abort; deferred shapes get fixed.
+    /// The network must be initialized. No forward hook runs.
     fn summary(&self, input_shape: impl Into<Shape>) -> Result<Summary>
     where
         Self: Sized,
@@ -439,8 +515,9 @@ pub trait BlockExt<T: Float>: Block<T> {
         crate::summary::summarize(self, &input_shape.into())
     }
 
-    /// Writes every parameter to `path`, keyed by structural path (see
-    /// [`crate::checkpoint`]); atomic: the previous file survives any failure.
+    /// Writes every parameter to `path`, keyed by structural path, with the network's
+    /// architecture (see [`crate::checkpoint`]); atomic: the previous file survives any
+    /// failure.
     fn save_parameters(&self, path: impl AsRef<Path>) -> Result<()>
     where
         Self: Sized,
@@ -448,8 +525,10 @@ pub trait BlockExt<T: Float>: Block<T> {
         crate::checkpoint::save_parameters(&self.collect_params(), path.as_ref())
     }
 
-    /// Loads parameters saved by [`BlockExt::save_parameters`]; every name and shape is
-    /// checked before any value changes.
+    /// Loads parameters saved by [`BlockExt::save_parameters`] from a network of the same
+    /// architecture (its blocks' [`Block::describe`]: a sigmoid LeNet's file does not load
+    /// into a ReLU LeNet); the architecture, every name and every shape are checked before
+    /// any value changes.
     fn load_parameters(&self, path: impl AsRef<Path>) -> Result<()>
     where
         Self: Sized,

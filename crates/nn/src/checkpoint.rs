@@ -1,9 +1,13 @@
 //! Checkpoint files. Layout: an 8-byte magic, a format version (u32), the body's length
 //! (u64) and its FNV-1a checksum (u64), all little-endian, then the body in bincode (via
-//! serde). Parameters are keyed by structural path (`0.weight`), as Gluon's
-//! `save_parameters`. Files are written atomically and hold nothing that varies between
-//! runs: identical parameters give identical bytes.
+//! serde). The body starts with the network's architecture (every block's path and
+//! [`Block::describe`](crate::Block::describe), see [`crate::architecture`]), so that a
+//! file loads only into the network it was saved from. Parameters are keyed by
+//! structural path (`0.weight`), as Gluon's `save_parameters`. Files are written
+//! atomically and hold nothing that varies between runs: identical parameters give
+//! identical bytes.
 
+use crate::architecture::{self, BlockRecord};
 use crate::block::ParameterDict;
 use crate::error::{NnError, Result};
 use crate::optim::ParamState;
@@ -16,19 +20,29 @@ use std::path::{Path, PathBuf};
 
 /// Magic of a parameter file.
 pub const PARAMS_MAGIC: [u8; 8] = *b"KILNPARM";
-/// The format version of parameter files this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-/// The format version of training-state files this build writes and reads (2: the state
-/// of any optimizer, update counts; 1 held SGD's momentum only).
-pub const STATE_FORMAT_VERSION: u32 = 3;
+/// The format version of parameter files this build writes (2: the network's
+/// architecture before the parameters). Version 1 files, parameters only, are still
+/// read, without the architecture check.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format version of training-state files this build writes (4: the network's
+/// architecture first; 3: the batches done of an unfinished epoch in the progress; 2:
+/// the state of any optimizer, update counts; 1 held SGD's momentum only). Version 3
+/// files are still read, without the architecture check.
+pub const STATE_FORMAT_VERSION: u32 = 4;
 
-/// The format version of the files under `magic`.
+/// The format version written under `magic`.
 fn version_of(magic: [u8; 8]) -> u32 {
     if magic == STATE_MAGIC {
         STATE_FORMAT_VERSION
     } else {
         FORMAT_VERSION
     }
+}
+
+/// The versions read under `magic`: the one written, and the one before it, whose body
+/// is the same without the architecture.
+fn versions_read(magic: [u8; 8]) -> std::ops::RangeInclusive<u32> {
+    version_of(magic) - 1..=version_of(magic)
 }
 const HEADER_LEN: usize = 8 + 4 + 8 + 8;
 /// Bodies larger than this are refused before decoding (16 GiB).
@@ -57,27 +71,38 @@ impl TensorRecord {
         }
     }
 
-    /// The shape, if every dimension fits in memory sizes.
+    /// The shape, if a tensor can have it: every dimension fits in memory sizes and
+    /// their product in [`kiln_tensor::shape::MAX_NUMEL`] (a product that wraps around in
+    /// 64 bits, such as 6 · 2⁶³ · 5 · 5 = 0, is refused).
     pub fn shape(&self) -> std::result::Result<Shape, String> {
         let dims: Option<Vec<usize>> = self
             .shape
             .iter()
             .map(|&d| usize::try_from(d).ok())
             .collect();
-        dims.map(Shape::from)
-            .ok_or_else(|| format!("'{}' has an impossible shape {:?}", self.name, self.shape))
+        let shape = dims
+            .map(Shape::from)
+            .filter(|s| s.checked_numel().is_some());
+        shape.ok_or_else(|| {
+            format!(
+                "'{}' has an impossible shape {:?}: no tensor has more than {} elements",
+                self.name,
+                self.shape,
+                kiln_tensor::shape::MAX_NUMEL
+            )
+        })
     }
 
     /// The tensor, checking the byte count against the shape.
     pub fn to_tensor<T: Float>(&self) -> std::result::Result<Tensor<T>, String> {
         let shape = self.shape()?;
-        let expected = shape.numel().checked_mul(T::DTYPE.size());
-        if expected != Some(self.data.len()) {
+        // at most MAX_NUMEL · 8 bytes: no overflow
+        let expected = shape.numel() * T::DTYPE.size();
+        if expected != self.data.len() {
             return Err(format!(
-                "'{}' has {} bytes of data, its shape {shape} needs {}",
+                "'{}' has {} bytes of data, its shape {shape} needs {expected}",
                 self.name,
                 self.data.len(),
-                shape.numel() * T::DTYPE.size()
             ));
         }
         let values = self
@@ -93,6 +118,14 @@ impl TensorRecord {
 struct ParamsBody {
     dtype: String,
     params: Vec<TensorRecord>,
+}
+
+/// A body of the current versions: the architecture of the network, then what the
+/// version before held.
+#[derive(Serialize, Deserialize)]
+struct WithArchitecture<B> {
+    architecture: Vec<BlockRecord>,
+    body: B,
 }
 
 /// FNV-1a, 64-bit: detects damaged bodies (not an authenticity check).
@@ -125,25 +158,30 @@ fn decode_limited<D: DeserializeOwned>(
     }
 }
 
-/// The bytes of a file holding `body` under `magic`.
+/// The bytes of a file holding `body` under `magic`, at the version this build writes.
 pub fn encode_file<S: Serialize>(magic: [u8; 8], body: &S) -> std::result::Result<Vec<u8>, String> {
     let payload =
         bincode::serde::encode_to_vec(body, bincode_config()).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&magic);
-    out.extend_from_slice(&version_of(magic).to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&fnv1a(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-    Ok(out)
+    Ok(frame(magic, version_of(magic), &payload))
 }
 
-/// Decodes a file written by [`encode_file`] with the same `magic`; every malformation
-/// (foreign file, other version, truncation, damage, undecodable body) is an error message.
-pub fn decode_file<D: DeserializeOwned>(
-    magic: [u8; 8],
-    bytes: &[u8],
-) -> std::result::Result<D, String> {
+/// A file of `payload` (an encoded body) under `magic` and `version`: the header with the
+/// payload's length and checksum, then the payload. What [`encode_file`] writes, and how
+/// a fuzzer makes files whose header and checksum are right around any body.
+pub fn frame(magic: [u8; 8], version: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv1a(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The version and the body bytes of a file under `magic`, after checking its header,
+/// its length and its checksum; every malformation (foreign file, version not read,
+/// truncation, damage) is an error message.
+fn unframe(magic: [u8; 8], bytes: &[u8]) -> std::result::Result<(u32, &[u8]), String> {
     if bytes.len() < HEADER_LEN || bytes[..8] != magic {
         return Err(format!(
             "not a kiln file of this kind (expected it to start with {:?})",
@@ -152,10 +190,12 @@ pub fn decode_file<D: DeserializeOwned>(
     }
     let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    let supported = version_of(magic);
-    if version != supported {
+    let read = versions_read(magic);
+    if !read.contains(&version) {
         return Err(format!(
-            "format version {version} is not supported (this kiln reads version {supported})"
+            "format version {version} is not supported (this kiln reads versions {} and {})",
+            read.start(),
+            read.end()
         ));
     }
     let (len, checksum) = (u64_at(12), u64_at(20));
@@ -169,6 +209,11 @@ pub fn decode_file<D: DeserializeOwned>(
     if fnv1a(payload) != checksum {
         return Err("damaged: the body does not match its checksum".to_string());
     }
+    Ok((version, payload))
+}
+
+/// Decodes a body that must fill `payload` exactly.
+fn decode_body<D: DeserializeOwned>(payload: &[u8]) -> std::result::Result<D, String> {
     let (body, used) = decode_limited(payload).map_err(|e| format!("undecodable body: {e}"))?;
     if used != payload.len() {
         return Err(format!(
@@ -177,6 +222,38 @@ pub fn decode_file<D: DeserializeOwned>(
         ));
     }
     Ok(body)
+}
+
+/// Decodes a file written by [`encode_file`] with the same `magic`, at the version this
+/// build writes; every malformation (foreign file, other version, truncation, damage,
+/// undecodable body) is an error message.
+pub fn decode_file<D: DeserializeOwned>(
+    magic: [u8; 8],
+    bytes: &[u8],
+) -> std::result::Result<D, String> {
+    let (version, payload) = unframe(magic, bytes)?;
+    if version != version_of(magic) {
+        return Err(format!(
+            "format version {version} is not supported here (this reads version {})",
+            version_of(magic)
+        ));
+    }
+    decode_body(payload)
+}
+
+/// Decodes a body of either version read under `magic`: with the architecture at the
+/// current one, without it (`None`) at the one before.
+fn decode_versioned<B: DeserializeOwned>(
+    magic: [u8; 8],
+    bytes: &[u8],
+) -> std::result::Result<(Option<Vec<BlockRecord>>, B), String> {
+    let (version, payload) = unframe(magic, bytes)?;
+    if version == version_of(magic) {
+        let b: WithArchitecture<B> = decode_body(payload)?;
+        Ok((Some(b.architecture), b.body))
+    } else {
+        Ok((None, decode_body(payload)?))
+    }
 }
 
 /// Writes a file atomically: into a temporary file in the same folder, flushed to disk,
@@ -228,9 +305,12 @@ pub fn encode_parameters<T: Float>(params: &ParameterDict<T>) -> Result<Vec<u8>>
     for (path, p) in params.iter() {
         records.push(TensorRecord::new(path, p.data()?.as_ref()));
     }
-    let body = ParamsBody {
-        dtype: T::DTYPE.name().to_string(),
-        params: records,
+    let body = WithArchitecture {
+        architecture: params.architecture(),
+        body: ParamsBody {
+            dtype: T::DTYPE.name().to_string(),
+            params: records,
+        },
     };
     encode_file(PARAMS_MAGIC, &body).map_err(|e| NnError::invalid("save_parameters", e))
 }
@@ -241,9 +321,10 @@ pub fn save_parameters<T: Float>(params: &ParameterDict<T>, path: &Path) -> Resu
     atomic_write(path, |w| w.write_all(&bytes))
 }
 
-/// Loads `path` into `params`. Every parameter must be in the file with a matching shape
-/// (unknown dimensions are taken from it) and the file must hold nothing else; nothing
-/// changes unless all of it loads.
+/// Loads `path` into `params`. The file must come from a network of the same
+/// architecture (an error names the first block that differs, and how), every parameter
+/// must be in it once with a matching shape (unknown dimensions are taken from it) and
+/// it must hold nothing else; nothing changes unless all of it loads.
 pub fn load_parameters<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<()> {
     let bytes = fs::read(path).map_err(|source| NnError::io("reading", path, source))?;
     decode_parameters(params, &bytes).map_err(|message| NnError::Checkpoint {
@@ -257,21 +338,40 @@ pub fn decode_parameters<T: Float>(
     params: &ParameterDict<T>,
     bytes: &[u8],
 ) -> std::result::Result<(), String> {
-    let body: ParamsBody = decode_file(PARAMS_MAGIC, bytes)?;
-    set_parameters(params, &body.dtype, &body.params)
+    let (architecture, body): (_, ParamsBody) = decode_versioned(PARAMS_MAGIC, bytes)?;
+    check_network(params, &body.dtype, architecture.as_deref())?;
+    set_parameters(params, &body.params)
 }
 
-/// Checks `records` against `params` (every name present, shapes agreeing, nothing extra)
-/// and only then sets them all.
-fn set_parameters<T: Float>(
+/// Checks that a file's element type and architecture (if it has one: older versions do
+/// not) are those of the network `params` come from.
+fn check_network<T: Float>(
     params: &ParameterDict<T>,
     dtype: &str,
-    records: &[TensorRecord],
+    saved: Option<&[BlockRecord]>,
 ) -> std::result::Result<(), String> {
     if dtype != T::DTYPE.name() {
         return Err(format!(
             "holds {dtype} parameters but the network is {}",
             T::DTYPE.name()
+        ));
+    }
+    saved.map_or(Ok(()), |saved| architecture::check(saved, params.blocks()))
+}
+
+/// Checks `records` against `params` (every name present once, shapes agreeing, nothing
+/// extra) and only then sets them all.
+fn set_parameters<T: Float>(
+    params: &ParameterDict<T>,
+    records: &[TensorRecord],
+) -> std::result::Result<(), String> {
+    // a name twice would make which record loads a matter of order: refuse it
+    let mut names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(format!(
+            "parameter '{}' appears more than once in the file",
+            pair[0]
         ));
     }
     let mut loaded = Vec::with_capacity(params.len());
@@ -395,6 +495,10 @@ pub fn save_training_state<T: Float>(
         begin_num_update: trainer.begin_num_update(),
         progress,
     };
+    let body = WithArchitecture {
+        architecture: params.architecture(),
+        body,
+    };
     let bytes =
         encode_file(STATE_MAGIC, &body).map_err(|e| NnError::invalid("save_training_state", e))?;
     atomic_write(path, |w| w.write_all(&bytes))
@@ -410,8 +514,10 @@ pub fn load_weights<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<
         message,
     };
     if bytes.starts_with(&STATE_MAGIC) {
-        let body: StateBody = decode_file(STATE_MAGIC, &bytes).map_err(bad)?;
-        set_parameters(params, &body.dtype, &body.params).map_err(bad)
+        let (architecture, body): (_, StateBody) =
+            decode_versioned(STATE_MAGIC, &bytes).map_err(bad)?;
+        check_network(params, &body.dtype, architecture.as_deref()).map_err(bad)?;
+        set_parameters(params, &body.params).map_err(bad)
     } else {
         decode_parameters(params, &bytes).map_err(bad)
     }
@@ -419,8 +525,8 @@ pub fn load_weights<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<
 
 /// Loads a state saved by [`save_training_state`] into `params` and `trainer` (both built
 /// as for the original run, with the same optimizer) and returns the progress to continue
-/// from. A state of another optimizer, or of other parameters, is an error; nothing
-/// changes unless all of it loads.
+/// from. A state of another network (as [`load_parameters`] checks it), of another
+/// optimizer, or of other parameters, is an error; nothing changes unless all of it loads.
 pub fn load_training_state<T: Float>(
     path: &Path,
     params: &ParameterDict<T>,
@@ -431,10 +537,12 @@ pub fn load_training_state<T: Float>(
         message,
     };
     let bytes = fs::read(path).map_err(|source| NnError::io("reading", path, source))?;
-    let body: StateBody = decode_file(STATE_MAGIC, &bytes).map_err(bad)?;
+    let (architecture, body): (_, StateBody) =
+        decode_versioned(STATE_MAGIC, &bytes).map_err(bad)?;
+    check_network(params, &body.dtype, architecture.as_deref()).map_err(bad)?;
     let states = optimizer_states(&body, trainer).map_err(bad)?;
     trainer.check_states(&states).map_err(bad)?;
-    set_parameters(params, &body.dtype, &body.params).map_err(bad)?;
+    set_parameters(params, &body.params).map_err(bad)?;
     trainer.set_states(states, body.num_update, body.begin_num_update)?;
     trainer.restore_optimizer_learning_rate(body.learning_rate);
     Ok(body.progress)
@@ -524,5 +632,67 @@ mod tests {
         assert!(decode_file::<TensorRecord>(PARAMS_MAGIC, &damaged)
             .unwrap_err()
             .contains("checksum"));
+    }
+
+    #[test]
+    fn files_of_the_version_before_load_without_the_architecture_check() {
+        use crate::{zoo::lenet, Activation, BlockExt, Init};
+        let net = lenet::<f32>(Activation::Sigmoid);
+        net.initialize(&Init::xavier(), 0).unwrap();
+        net.predict(&Tensor::zeros([1, 1, 28, 28])).unwrap();
+        let params = net.collect_params();
+        let body = ParamsBody {
+            dtype: "float32".into(),
+            params: params
+                .iter()
+                .map(|(path, p)| TensorRecord::new(path, &p.data().unwrap()))
+                .collect(),
+        };
+        let payload = bincode::serde::encode_to_vec(&body, bincode_config()).unwrap();
+        // version 1 held no architecture: it loads, even into a ReLU LeNet
+        let v1 = frame(PARAMS_MAGIC, 1, &payload);
+        let relu = lenet::<f32>(Activation::Relu);
+        decode_parameters(&relu.collect_params(), &v1).unwrap();
+        assert_eq!(
+            relu.collect_params()
+                .get("0.weight")
+                .unwrap()
+                .data()
+                .unwrap(),
+            params.get("0.weight").unwrap().data().unwrap()
+        );
+        // the same body read as version 2 lacks the architecture; a version 3 is unknown
+        let v2 = frame(PARAMS_MAGIC, 2, &payload);
+        let err = decode_parameters(&relu.collect_params(), &v2).unwrap_err();
+        assert!(err.starts_with("undecodable body"), "{err}");
+        let v3 = frame(PARAMS_MAGIC, 3, &payload);
+        assert_eq!(
+            decode_parameters(&relu.collect_params(), &v3).unwrap_err(),
+            "format version 3 is not supported (this kiln reads versions 1 and 2)"
+        );
+    }
+
+    #[test]
+    fn a_shape_whose_count_wraps_around_is_refused() {
+        // 6 · 2⁶³ · 5 · 5 is 0 in 64-bit arithmetic: with no data, it passed for an empty
+        // tensor (and loaded into a LeNet's deferred first weight)
+        let r = TensorRecord {
+            name: "0.weight".into(),
+            shape: vec![6, 1 << 63, 5, 5],
+            data: Vec::new(),
+        };
+        let err = r.to_tensor::<f32>().unwrap_err();
+        assert_eq!(
+            err,
+            "'0.weight' has an impossible shape [6, 9223372036854775808, 5, 5]: no tensor has \
+             more than 1152921504606846975 elements"
+        );
+        let err = TensorRecord {
+            shape: vec![u64::MAX],
+            ..r
+        }
+        .to_tensor::<f64>()
+        .unwrap_err();
+        assert!(err.contains("impossible shape"), "{err}");
     }
 }

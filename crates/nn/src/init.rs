@@ -85,8 +85,11 @@ impl Init {
     }
 
     /// Draws a tensor of `shape` (all dimensions known) from `rng`. Scales that are
-    /// negative or not finite are an error, never NaN weights.
+    /// negative or not finite are an error, never NaN weights; so is a shape that no
+    /// tensor can have or that memory cannot hold (a layer of 2³⁰ × 2³⁰ weights), never an
+    /// abort.
     pub fn sample<T: Float>(&self, shape: &Shape, rng: &mut impl Rng) -> Result<Tensor<T>> {
+        shape.elements("Init")?;
         let (name, value) = match *self {
             Init::Uniform { scale } => ("Uniform scale", scale),
             Init::Normal { sigma } => ("Normal sigma", sigma),
@@ -103,7 +106,7 @@ impl Init {
         Ok(match *self {
             Init::Uniform { scale } => {
                 let s = T::from_f64(scale);
-                Tensor::rand_uniform(shape.clone(), -s, s, rng)
+                Tensor::try_rand_uniform(shape.clone(), -s, s, rng)?
             }
             Init::Normal { sigma } => {
                 Tensor::rand_normal(shape.clone(), T::ZERO, T::from_f64(sigma), rng)?
@@ -121,7 +124,7 @@ impl Init {
                 }
                 let receptive: usize = shape[2..].iter().product();
                 if shape.numel() == 0 {
-                    return Ok(Tensor::zeros(shape.clone()));
+                    return Ok(Tensor::try_zeros(shape.clone())?);
                 }
                 let (fan_in, fan_out) =
                     ((shape[1] * receptive) as f64, (shape[0] * receptive) as f64);
@@ -132,17 +135,20 @@ impl Init {
                 };
                 let s = (magnitude / factor).sqrt();
                 match rnd_type {
-                    RndType::Uniform => {
-                        Tensor::rand_uniform(shape.clone(), T::from_f64(-s), T::from_f64(s), rng)
-                    }
+                    RndType::Uniform => Tensor::try_rand_uniform(
+                        shape.clone(),
+                        T::from_f64(-s),
+                        T::from_f64(s),
+                        rng,
+                    )?,
                     RndType::Gaussian => {
                         Tensor::rand_normal(shape.clone(), T::ZERO, T::from_f64(s), rng)?
                     }
                 }
             }
-            Init::Constant(v) => Tensor::full(shape.clone(), T::from_f64(v)),
-            Init::Zero => Tensor::zeros(shape.clone()),
-            Init::One => Tensor::ones(shape.clone()),
+            Init::Constant(v) => Tensor::try_full(shape.clone(), T::from_f64(v))?,
+            Init::Zero => Tensor::try_zeros(shape.clone())?,
+            Init::One => Tensor::try_full(shape.clone(), T::ONE)?,
         })
     }
 }

@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod architecture;
 pub mod block;
 pub mod check;
 pub mod checkpoint;
@@ -41,6 +42,7 @@ pub mod lr_scheduler;
 pub mod metric;
 pub mod optim;
 pub mod parameter;
+pub mod shape_pass;
 pub mod summary;
 pub mod train;
 pub mod trainer;
@@ -76,5 +78,6 @@ pub use optim::{
     UpdateArgs,
 };
 pub use parameter::Parameter;
+pub use shape_pass::ShapeOnly;
 pub use summary::{ReceptiveField, Summary};
 pub use trainer::Trainer;

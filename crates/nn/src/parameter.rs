@@ -201,6 +201,9 @@ impl<T: Float> Parameter<T> {
                 ),
             ));
         }
+        Shape::new(shape)
+            .elements("infer_shape")
+            .map_err(|e| NnError::from(e).in_layer(self.name()))?;
         *self.0.shape.borrow_mut() = Shape::new(shape);
         if matches!(*self.0.state.borrow(), State::Deferred { .. }) {
             self.finish_init()?;
@@ -219,15 +222,28 @@ impl<T: Float> Parameter<T> {
         Ok(())
     }
 
+    /// Ok once `initialize` was called, even if the values wait for the shape; else the
+    /// error [`Parameter::leaf`] gives.
+    pub(crate) fn check_initialize_called(&self) -> Result<()> {
+        match &*self.0.state.borrow() {
+            State::Uninitialized => Err(self.not_initialized()),
+            _ => Ok(()),
+        }
+    }
+
+    fn not_initialized(&self) -> NnError {
+        NnError::invalid(
+            self.name(),
+            "is not initialized: call initialize() on the network before the first forward",
+        )
+    }
+
     /// The leaf holding the values and gradient; an error naming the parameter if it has
     /// none yet.
     pub fn leaf(&self) -> Result<Leaf<T>> {
         match &*self.0.state.borrow() {
             State::Ready(leaf) => Ok(leaf.clone()),
-            State::Uninitialized => Err(NnError::invalid(
-                self.name(),
-                "is not initialized: call initialize() on the network before the first forward",
-            )),
+            State::Uninitialized => Err(self.not_initialized()),
             State::Deferred { .. } => Err(NnError::invalid(
                 self.name(),
                 format!(
@@ -270,14 +286,10 @@ impl<T: Float> Parameter<T> {
         Ok(())
     }
 
-    /// The gradient written by the last backward, if any (borrowed; release it before
-    /// the next backward).
-    pub fn grad(&self) -> Option<Tensor<T>> {
-        let state = self.0.state.borrow();
-        match &*state {
-            State::Ready(leaf) => leaf.grad().map(|g| g.clone()),
-            _ => None,
-        }
+    /// The gradient written by the last backward, if any: a shared handle, as
+    /// [`Parameter::data`] returns the values (cheap, and unaffected by later steps).
+    pub fn grad(&self) -> Option<Rc<Tensor<T>>> {
+        self.with_leaf(Leaf::grad).flatten()
     }
 
     /// The gradient if a backward wrote it since the last step, taken out of the

@@ -2,17 +2,20 @@
 //! multiply-adds) with one column Gluon's summary lacks: each block's receptive field on
 //! the input (D2L 6.2.6).
 //!
-//! The table comes from one forward pass in predict mode during which every block run
-//! through [`call`](crate::hooks::call) gets a row (nested blocks under the block that
-//! runs them), and every op reports its inputs and output
+//! The table comes from the shape-only pass of [`crate::shape_pass`], during which every
+//! block run through [`infer`](crate::shape_pass::infer) gets a row (nested blocks under
+//! the block that runs them); no activation is computed. A block that cannot tell its
+//! output shape runs its forward on zeros instead, where the blocks it runs through
+//! [`call`](crate::hooks::call) get their rows and every op reports its inputs and output
 //! ([`kiln_autograd::observe`]). The receptive field travels with the values: a window
 //! layer grows the field of its input, a dense layer makes it the whole input, and an op
 //! of several inputs (a residual sum, a concatenation) takes the largest of theirs.
 
-use crate::block::{address, name_network, Block, Geometry};
+use crate::block::{address, name_network, Block};
 use crate::error::{NnError, Result};
+use crate::shape_pass::{Field, ShapeOnly};
 use kiln_autograd::{observe, Var};
-use kiln_tensor::{Float, Hw, Shape, Tensor};
+use kiln_tensor::{Float, Hw, Shape};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
@@ -64,56 +67,6 @@ pub struct Summary {
     pub total_mult_adds: u64,
 }
 
-/// How far one value reaches back into the input: the field's size and the step between
-/// neighbouring positions, in input pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Field {
-    size: (usize, usize),
-    jump: (usize, usize),
-    global: bool,
-}
-
-impl Field {
-    const PIXEL: Field = Field {
-        size: (1, 1),
-        jump: (1, 1),
-        global: false,
-    };
-
-    /// The field of a value computed from values with these fields: the largest.
-    fn union(self, other: Field) -> Field {
-        Field {
-            size: (self.size.0.max(other.size.0), self.size.1.max(other.size.1)),
-            jump: (self.jump.0.max(other.jump.0), self.jump.1.max(other.jump.1)),
-            global: self.global || other.global,
-        }
-    }
-
-    /// The field after a layer of this geometry.
-    fn through(self, geometry: Geometry) -> Field {
-        match geometry {
-            Geometry::Pointwise => self,
-            Geometry::Global => Field {
-                global: true,
-                ..self
-            },
-            // r_out = r_in + (k − 1)·d·j_in;  j_out = j_in·s
-            Geometry::Window {
-                kernel,
-                stride,
-                dilation,
-            } => Field {
-                size: (
-                    self.size.0 + (kernel.h - 1) * dilation.h * self.jump.0,
-                    self.size.1 + (kernel.w - 1) * dilation.w * self.jump.1,
-                ),
-                jump: (self.jump.0 * stride.h, self.jump.1 * stride.w),
-                global: self.global,
-            },
-        }
-    }
-}
-
 /// What a summary in progress keeps.
 struct Tracer {
     names: HashMap<usize, String>,
@@ -142,6 +95,41 @@ pub(crate) fn tracing() -> bool {
 
 /// Opens a row for `block`, about to run on `x`; false when no summary is being taken.
 pub(crate) fn enter<T: Float>(block: &dyn Block<T>, _x: &Var<T>) -> bool {
+    open_row(block)
+}
+
+/// Closes the row of `block`, which ran on `x` and gave `y` (`None` if it failed).
+pub(crate) fn exit<T: Float>(block: &dyn Block<T>, x: &Var<T>, y: Option<&Var<T>>) {
+    let out = y.map(|y| {
+        let field = match block.children().is_empty() {
+            // a layer: its geometry applied to its input's field
+            true => field_of(x.id()).through(block.geometry()),
+            // a container: where its ops took the value
+            false => field_of(y.id()),
+        };
+        set_field(y.id(), field);
+        (y.shape(), field)
+    });
+    close_row(block, x.shape(), out);
+}
+
+/// The field of the value with identity `id` in the summary being taken (a pixel's for a
+/// value it has not seen).
+pub(crate) fn field_of(id: usize) -> Field {
+    TRACER.with(|t| t.borrow().as_ref().map_or(Field::PIXEL, |t| t.field(id)))
+}
+
+/// Records the field of the value with identity `id`.
+pub(crate) fn set_field(id: usize, field: Field) {
+    TRACER.with(|t| {
+        if let Some(t) = t.borrow_mut().as_mut() {
+            t.fields.insert(id, field);
+        }
+    })
+}
+
+/// Opens a row for `block`, about to run; false when no summary is being taken.
+pub(crate) fn open_row<T: Float>(block: &dyn Block<T>) -> bool {
     TRACER.with(|t| {
         let mut t = t.borrow_mut();
         let Some(t) = t.as_mut() else {
@@ -167,8 +155,13 @@ pub(crate) fn enter<T: Float>(block: &dyn Block<T>, _x: &Var<T>) -> bool {
     })
 }
 
-/// Closes the row of `block`, which ran on `x` and gave `y` (`None` if it failed).
-pub(crate) fn exit<T: Float>(block: &dyn Block<T>, x: &Var<T>, y: Option<&Var<T>>) {
+/// Closes the last row opened, of `block`, which ran on an input of shape `input` and
+/// gave an output of this shape and field (`None` if it failed).
+pub(crate) fn close_row<T: Float>(
+    block: &dyn Block<T>,
+    input: &Shape,
+    out: Option<(&Shape, Field)>,
+) {
     TRACER.with(|t| {
         let mut t = t.borrow_mut();
         let Some(t) = t.as_mut() else {
@@ -177,21 +170,11 @@ pub(crate) fn exit<T: Float>(block: &dyn Block<T>, x: &Var<T>, y: Option<&Var<T>
         let Some(index) = t.open.pop() else {
             return;
         };
-        let Some(y) = y else {
+        let Some((output, field)) = out else {
             return;
         };
-        let leaf = block.children().is_empty();
-        let field = if leaf {
-            // a layer: its geometry applied to its input's field
-            let field = t.field(x.id()).through(block.geometry());
-            t.fields.insert(y.id(), field);
-            field
-        } else {
-            // a container: where its ops took the value
-            t.field(y.id())
-        };
-        let mult_adds = if leaf {
-            block.mult_adds(x.shape(), y.shape())
+        let mult_adds = if block.children().is_empty() {
+            block.mult_adds(input, output)
         } else {
             // its children's rows, which follow its own
             let depth = t.rows[index].depth;
@@ -199,8 +182,7 @@ pub(crate) fn exit<T: Float>(block: &dyn Block<T>, x: &Var<T>, y: Option<&Var<T>
                 .iter()
                 .take_while(|r| r.depth > depth)
                 .filter(|r| r.depth == depth + 1)
-                .map(|r| r.mult_adds)
-                .sum()
+                .fold(0u64, |sum, r| sum.saturating_add(r.mult_adds))
         };
         let receptive_field = if !t.image {
             ReceptiveField::Undefined
@@ -210,9 +192,9 @@ pub(crate) fn exit<T: Float>(block: &dyn Block<T>, x: &Var<T>, y: Option<&Var<T>
             ReceptiveField::Window(Hw::new(field.size.0, field.size.1))
         };
         let row = &mut t.rows[index];
-        // counted after the forward, which fixes deferred shapes
+        // counted after the block ran, which fixes deferred shapes
         row.params = subtree_params(block);
-        row.output = y.shape().clone();
+        row.output = output.clone();
         row.mult_adds = mult_adds;
         row.receptive_field = receptive_field;
     })
@@ -220,16 +202,14 @@ pub(crate) fn exit<T: Float>(block: &dyn Block<T>, x: &Var<T>, y: Option<&Var<T>
 
 /// Parameter elements of `block` and its descendants.
 fn subtree_params<T: Float>(block: &dyn Block<T>) -> u64 {
-    let own: u64 = block
+    let own = block
         .params()
         .iter()
-        .map(|(_, p)| p.shape().numel() as u64)
-        .sum();
-    own + block
+        .fold(0u64, |n, (_, p)| n.saturating_add(p.shape().numel() as u64));
+    block
         .children()
         .into_iter()
-        .map(subtree_params)
-        .sum::<u64>()
+        .fold(own, |n, c| n.saturating_add(subtree_params(c)))
 }
 
 /// The summary of `net` for an input of `input` (see [`crate::BlockExt::summary`]).
@@ -240,7 +220,12 @@ pub(crate) fn summarize<T: Float>(net: &dyn Block<T>, input: &Shape) -> Result<S
             "a summary is already being taken on this thread",
         ));
     }
+    let x = ShapeOnly::input(input.clone())?;
     let (params, mut names) = name_network(net);
+    // the pass fixes shapes but draws no values: ask for initialize() as a forward would
+    for (_, p) in params.iter() {
+        p.check_initialize_called()?;
+    }
     // a network's own row would be the table's total: its children are the top rows; a
     // single layer is its own one row
     let leaf = net.children().is_empty();
@@ -276,10 +261,12 @@ pub(crate) fn summarize<T: Float>(net: &dyn Block<T>, input: &Shape) -> Result<S
             }
         })
     });
-    let x = Var::constant(Tensor::zeros(input.clone()));
     let run = observe::with_observer(on_op, || match leaf {
-        true => crate::hooks::call(net, &x),
-        false => net.forward(&x),
+        true => crate::shape_pass::infer(net, &x),
+        // the network's own row would be the totals: its children's are the top rows
+        false => net
+            .infer_shape(&x)
+            .unwrap_or_else(|| crate::shape_pass::by_forward(net, &x)),
     });
     let tracer = TRACER.with(|t| t.borrow_mut().take());
     drop(taking);
@@ -291,8 +278,7 @@ pub(crate) fn summarize<T: Float>(net: &dyn Block<T>, input: &Shape) -> Result<S
         .rows
         .iter()
         .filter(|r| r.depth == 0)
-        .map(|r| r.mult_adds)
-        .sum();
+        .fold(0u64, |sum, r| sum.saturating_add(r.mult_adds));
     Ok(Summary {
         input: input.clone(),
         rows: tracer.rows,

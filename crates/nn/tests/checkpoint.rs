@@ -1,8 +1,11 @@
 //! Parameter files: round trips bit for bit, refuse what is not theirs, survive crashes.
 
-use kiln_nn::checkpoint::{atomic_write, encode_parameters};
+use kiln_nn::checkpoint::{
+    atomic_write, encode_file, encode_parameters, load_training_state, save_training_state,
+    TensorRecord, TrainingProgress, PARAMS_MAGIC,
+};
 use kiln_nn::zoo::lenet;
-use kiln_nn::{Activation, BlockExt, Dense, Init, NnError, Sequential};
+use kiln_nn::{Activation, BlockExt, Dense, Init, NnError, Sequential, Sgd, Trainer};
 use kiln_tensor::rand::{rngs::StdRng, Rng, SeedableRng};
 use kiln_tensor::Tensor;
 use std::io::{self, Write};
@@ -83,15 +86,16 @@ fn truncated_foreign_and_mismatched_files_are_clear_errors() {
     StdRng::seed_from_u64(6).fill_bytes(&mut noise);
     let err = load_err(&noise, "random");
     assert!(err.contains("not a kiln file"), "{err}");
-    // a file from a network with another first layer: conv0 with 3 input channels
+    // a file from another network: one convolution, without LeNet's sigmoid (the
+    // first difference; its 3 input channels would be the next)
     let other = Sequential::<f32>::new().add(kiln_nn::Conv2D::new(6, 5).in_channels(3));
     other.initialize(&Init::default(), 0).unwrap();
     let err = load_err(
         &encode_parameters(&other.collect_params()).unwrap(),
-        "shape",
+        "other",
     );
     assert!(
-        err.contains("has no parameter '2.weight'") || err.contains("shape"),
+        err.ends_with("its activation is none in the file and sigmoid in this network"),
         "{err}"
     );
     let wrong_shape = lenet::<f32>(Activation::Sigmoid);
@@ -104,6 +108,97 @@ fn truncated_foreign_and_mismatched_files_are_clear_errors() {
     assert_eq!(
         err.rsplit_once(": ").map(|(_, m)| m).unwrap_or(&err),
         "parameter '4.weight' (dense0_weight) has shape [120, 400] in the file but [120, 256] in the network"
+    );
+}
+
+#[test]
+fn a_file_with_a_record_twice_is_refused_naming_it() {
+    // every parameter of a LeNet, and its first weight a second time with other values:
+    // which one loaded depended on the order of the records
+    let net = trained_like_lenet(11);
+    let mut records: Vec<TensorRecord> = net
+        .collect_params()
+        .iter()
+        .map(|(path, p)| TensorRecord::new(path, &p.data().unwrap()))
+        .collect();
+    let mut twin = records[0].clone();
+    twin.data.iter_mut().for_each(|b| *b = 0);
+    records.push(twin);
+    let architecture = net.collect_params().architecture();
+    let file = encode_file(PARAMS_MAGIC, &(architecture, "float32", records)).unwrap();
+    let err = load_err(&file, "twice");
+    assert!(
+        err.ends_with(": parameter '0.weight' appears more than once in the file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_loads_only_into_the_architecture_it_was_saved_from() {
+    // issue 17: a sigmoid LeNet's parameters evaluated by a ReLU LeNet scored 0.593
+    // without a word, the shapes being the same
+    let dir = tmp_dir("architecture");
+    let path = dir.join("sigmoid.params");
+    trained_like_lenet(12).save_parameters(&path).unwrap();
+    let relu = lenet::<f32>(Activation::Relu);
+    let err = relu.load_parameters(&path).unwrap_err().to_string();
+    assert!(
+        err.ends_with(
+            "was saved from another network: block 0 (conv0) is Conv2D(channels=6, \
+             kernel_size=(5, 5), strides=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, \
+             activation=sigmoid, use_bias=true) in the file and Conv2D(channels=6, \
+             kernel_size=(5, 5), strides=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, \
+             activation=relu, use_bias=true) in this network: its activation is sigmoid in \
+             the file and relu in this network"
+        ),
+        "{err}"
+    );
+    // a layer of another kind with the same parameters (none): max pooling for average
+    let avg = Sequential::<f32>::new()
+        .add(kiln_nn::Conv2D::new(6, 5).activation(Activation::Sigmoid))
+        .add(kiln_nn::AvgPool2D::new(2).strides(2));
+    let max = Sequential::<f32>::new()
+        .add(kiln_nn::Conv2D::new(6, 5).activation(Activation::Sigmoid))
+        .add(kiln_nn::MaxPool2D::new(2).strides(2));
+    max.initialize(&Init::default(), 0).unwrap();
+    max.predict(&Tensor::zeros([1, 1, 8, 8])).unwrap();
+    let pooled = dir.join("max.params");
+    max.save_parameters(&pooled).unwrap();
+    let err = avg.load_parameters(&pooled).unwrap_err().to_string();
+    assert!(
+        err.ends_with("its kind is MaxPool2D in the file and AvgPool2D in this network"),
+        "{err}"
+    );
+    // a network with a layer more
+    let longer = lenet::<f32>(Activation::Sigmoid).add(Activation::Sigmoid);
+    let err = longer.load_parameters(&path).unwrap_err().to_string();
+    assert!(
+        err.ends_with(
+            "this network has block 7 (sigmoid0: Activation(sigmoid)), which the file has not"
+        ),
+        "{err}"
+    );
+    // and training-state files check it as well
+    let sigmoid = trained_like_lenet(13);
+    let (params, trainer) = (
+        sigmoid.collect_params(),
+        Trainer::new(sigmoid.collect_params(), Sgd::new(0.1)),
+    );
+    let state = dir.join("sigmoid.state");
+    save_training_state(
+        &state,
+        &params,
+        &trainer,
+        TrainingProgress { epoch: 1, batches: 0, seed: 0 },
+    )
+    .unwrap();
+    let relu_params = relu.collect_params();
+    let mut relu_trainer = Trainer::new(relu.collect_params(), Sgd::new(0.1));
+    let err = load_training_state(&state, &relu_params, &mut relu_trainer).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("its activation is sigmoid in the file and relu"),
+        "{err}"
     );
 }
 

@@ -1,7 +1,27 @@
 //! The mistakes users make get errors that name the layer and the shapes.
 
-use kiln_nn::{BlockExt, Conv2D, Dense, Init, MaxPool2D, Sequential};
+use kiln_autograd::{AutogradError, Var};
+use kiln_nn::{zoo::lenet, Activation, Block, BlockExt, Conv2D, Dense, Init, MaxPool2D, NnError};
+use kiln_nn::{Sequential, SoftmaxCrossEntropyLoss};
 use kiln_tensor::Tensor;
+
+#[test]
+fn backward_after_a_forward_on_no_tape_says_to_record_on_one() {
+    // a first user's training step: the forward runs in predict mode on a value of no
+    // tape, and the backward can only fail; the error says how to record
+    let net = lenet::<f32>(Activation::Sigmoid);
+    net.initialize(&Init::xavier(), 0).unwrap();
+    let x = Tensor::<f32>::zeros([2, 1, 28, 28]);
+    let y = net.forward(&Var::constant(x)).unwrap();
+    let loss = SoftmaxCrossEntropyLoss.forward(&y, &[3, 7]).unwrap();
+    let err = loss.sum().unwrap().backward().unwrap_err();
+    assert_eq!(err, AutogradError::NoTape);
+    assert!(
+        NnError::from(err)
+            .to_string()
+            .ends_with("to train, record on a tape: `let tape = Tape::new(); let y = net.forward(&tape.constant(x))?;`"),
+    );
+}
 
 #[test]
 fn dense_fed_the_wrong_number_of_features() {

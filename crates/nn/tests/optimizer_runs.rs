@@ -174,7 +174,7 @@ fn the_state_of_another_optimizer_or_format_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        message.contains("format version 1 is not supported (this kiln reads version 3)"),
+        message.contains("format version 1 is not supported (this kiln reads versions 3 and 4)"),
         "{message}"
     );
 }

@@ -10,13 +10,16 @@ use crate::tensor::Tensor;
 use crate::unary::leaky_relu;
 use smallvec::SmallVec;
 
-/// The broadcast shape of two operands of `op`, or an error naming both shapes.
+/// The broadcast shape of two operands of `op`, or an error naming both shapes (also when
+/// the broadcast shape is one no tensor can have: (2³², 1) with (1, 2³²)).
 pub fn broadcast_shapes(op: &'static str, lhs: &Shape, rhs: &Shape) -> Result<Shape> {
-    lhs.broadcast(rhs).ok_or_else(|| TensorError::Broadcast {
+    let shape = lhs.broadcast(rhs).ok_or_else(|| TensorError::Broadcast {
         op,
         lhs: lhs.clone(),
         rhs: rhs.clone(),
-    })
+    })?;
+    shape.elements(op)?;
+    Ok(shape)
 }
 
 /// The shape PReLU's α takes against an input of shape `x`: α of shape (C) or (1) lies

@@ -39,6 +39,24 @@ pub enum TensorError {
         /// The shape it was applied to.
         shape: Shape,
     },
+    /// A shape no tensor can have: the product of its nonzero dimensions exceeds
+    /// [`crate::shape::MAX_NUMEL`] (where 64-bit arithmetic would have wrapped around).
+    TooLarge {
+        /// The op that would have made it, e.g. `"zeros"`.
+        op: &'static str,
+        /// The shape.
+        shape: Shape,
+    },
+    /// The memory for a tensor of a possible shape could not be had (a fallible
+    /// constructor such as [`crate::Tensor::try_zeros`]).
+    Alloc {
+        /// The op, e.g. `"zeros"`.
+        op: &'static str,
+        /// The shape.
+        shape: Shape,
+        /// The bytes asked for.
+        bytes: usize,
+    },
     /// Shapes that fit no rule of the op, or an option it cannot take (zero stride, a
     /// window larger than the padded input, mismatched channels, …); the message says which.
     Invalid {
@@ -64,6 +82,8 @@ impl TensorError {
             TensorError::Broadcast { op, .. }
             | TensorError::ElementCount { op, .. }
             | TensorError::Axis { op, .. }
+            | TensorError::TooLarge { op, .. }
+            | TensorError::Alloc { op, .. }
             | TensorError::Invalid { op, .. } => op,
         }
     }
@@ -88,6 +108,23 @@ impl fmt::Display for TensorError {
                 f,
                 "{op}: axis {axis} is out of range for shape {shape} (rank {})",
                 shape.rank()
+            ),
+            TensorError::TooLarge { op, shape } => {
+                // in 128 bits, where a product of 64-bit dimensions of rank ≤ 2 always fits
+                let product = shape
+                    .iter()
+                    .try_fold(1u128, |n, &d| n.checked_mul(d.max(1) as u128));
+                let product = product.map_or("more than 2^128".to_string(), |n| n.to_string());
+                write!(
+                    f,
+                    "{op}: shape {shape} has more elements than a tensor can hold (its nonzero \
+                     dimensions multiply to {product}, the limit is {})",
+                    crate::shape::MAX_NUMEL
+                )
+            }
+            TensorError::Alloc { op, shape, bytes } => write!(
+                f,
+                "{op}: could not allocate {bytes} bytes for a tensor of shape {shape}"
             ),
             TensorError::Invalid { op, message } => write!(f, "{op}: {message}"),
         }

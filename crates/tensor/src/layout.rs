@@ -78,10 +78,11 @@ impl<T: Float> Tensor<T> {
     /// [`Tensor::reshape`] without copying the elements.
     pub fn into_reshape(self, shape: impl Into<Shape>) -> Result<Tensor<T>> {
         let shape = shape.into();
-        if shape.numel() != self.numel() {
+        let expected = shape.elements("reshape")?;
+        if expected != self.numel() {
             return Err(TensorError::ElementCount {
                 op: "reshape",
-                expected: shape.numel(),
+                expected,
                 got: self.numel(),
                 shape,
             });
@@ -162,28 +163,12 @@ impl<T: Float> Tensor<T> {
         Ok(Tensor::from_parts(data, shape.into()))
     }
 
-    /// Joins tensors along an existing axis; all other dimensions must agree.
+    /// Joins tensors along an existing axis; all other dimensions must agree (the shape
+    /// rule is [`concat_shape`]).
     pub fn concat(tensors: &[&Tensor<T>], axis: usize) -> Result<Tensor<T>> {
-        let first = tensors
-            .first()
-            .ok_or_else(|| TensorError::invalid("concat", "no tensors to join"))?;
-        check_axis("concat", axis, first.shape())?;
-        let same_rest = |t: &Tensor<T>| {
-            t.rank() == first.rank()
-                && (0..first.rank()).all(|i| i == axis || t.dims()[i] == first.dims()[i])
-        };
-        if !tensors.iter().all(|t| same_rest(t)) {
-            let shapes: Vec<String> = tensors.iter().map(|t| t.shape().to_string()).collect();
-            return Err(TensorError::invalid(
-                "concat",
-                format!(
-                    "shapes {} must agree outside axis {axis}",
-                    shapes.join(", ")
-                ),
-            ));
-        }
-        let (outer, _, inner) = first.shape().split_at_axis(axis);
-        let total: usize = tensors.iter().map(|t| t.dims()[axis]).sum();
+        let shapes: SmallVec<[&Shape; 4]> = tensors.iter().map(|t| t.shape()).collect();
+        let shape = concat_shape(&shapes, axis)?;
+        let (outer, total, inner) = shape.split_at_axis(axis);
         let mut data = Vec::with_capacity(outer * total * inner);
         for o in 0..outer {
             for t in tensors {
@@ -191,9 +176,7 @@ impl<T: Float> Tensor<T> {
                 data.extend_from_slice(&t.data()[o * chunk..(o + 1) * chunk]);
             }
         }
-        let mut shape: Dims = first.dims().into();
-        shape[axis] = total;
-        Ok(Tensor::from_parts(data, shape.into()))
+        Ok(Tensor::from_parts(data, shape))
     }
 
     /// Joins tensors of one shape along a new axis inserted at `axis`.
@@ -239,6 +222,7 @@ impl<T: Float> Tensor<T> {
     /// Repeats the elements to `shape` by NumPy broadcasting.
     pub fn broadcast_to(&self, shape: impl Into<Shape>) -> Result<Tensor<T>> {
         let shape = shape.into();
+        shape.elements("broadcast_to")?;
         if self.shape().broadcast(&shape).as_ref() != Some(&shape) {
             return Err(TensorError::Broadcast {
                 op: "broadcast_to",
@@ -250,6 +234,39 @@ impl<T: Float> Tensor<T> {
         let data = gather(self.data(), 0, &strides, &shape);
         Ok(Tensor::from_parts(data, shape))
     }
+}
+
+/// The shape [`Tensor::concat`] gives for inputs of `shapes` joined along `axis`: theirs,
+/// with the lengths along `axis` added; an error naming `concat` when there are none, the
+/// axis is out of range, the shapes differ outside it, or the sum makes a shape no tensor
+/// can have.
+pub fn concat_shape(shapes: &[&Shape], axis: usize) -> Result<Shape> {
+    let first = shapes
+        .first()
+        .ok_or_else(|| TensorError::invalid("concat", "no tensors to join"))?;
+    check_axis("concat", axis, first)?;
+    let same_rest = |s: &Shape| {
+        s.rank() == first.rank() && (0..first.rank()).all(|i| i == axis || s[i] == first[i])
+    };
+    if !shapes.iter().all(|s| same_rest(s)) {
+        let shapes: Vec<String> = shapes.iter().map(|s| s.to_string()).collect();
+        return Err(TensorError::invalid(
+            "concat",
+            format!(
+                "shapes {} must agree outside axis {axis}",
+                shapes.join(", ")
+            ),
+        ));
+    }
+    let mut dims: Dims = first.dims().into();
+    // the joined axis, checked: lengths that add up past the limit are an error
+    dims[axis] = shapes
+        .iter()
+        .try_fold(0usize, |n, s| n.checked_add(s[axis]))
+        .unwrap_or(usize::MAX);
+    let shape = Shape::from(dims);
+    shape.elements("concat")?;
+    Ok(shape)
 }
 
 /// The strides that read a tensor of shape `from` as if it had the broadcast shape `to`:
@@ -318,6 +335,43 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "reshape: shape [4, 2] holds 8 elements but 6 were given"
+        );
+    }
+
+    #[test]
+    fn new_shapes_that_overflow_are_errors() {
+        // 2³² · 2³² wraps to 0: an empty tensor took that shape before
+        let empty = Tensor::<f32>::zeros([0]);
+        let err = empty.reshape([1 << 32, 1 << 32]).unwrap_err();
+        assert!(
+            matches!(err, TensorError::TooLarge { op: "reshape", .. }),
+            "{err}"
+        );
+        let one = Tensor::<f32>::zeros([1, 1]);
+        let err = one.broadcast_to([1 << 32, 1 << 32]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TensorError::TooLarge {
+                    op: "broadcast_to",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // three empty tensors whose joined axis passes the limit
+        let wide = Tensor::<f32>::zeros([0, 1 << 59]);
+        let err = Tensor::concat(&[&wide, &wide, &wide], 1).unwrap_err();
+        assert!(
+            matches!(err, TensorError::TooLarge { op: "concat", .. }),
+            "{err}"
+        );
+        // and lengths whose sum overflows 64 bits
+        let widest = Tensor::<f32>::zeros([0, crate::shape::MAX_NUMEL]);
+        let err = Tensor::concat(&[&widest; 17], 1).unwrap_err();
+        assert!(
+            matches!(err, TensorError::TooLarge { op: "concat", .. }),
+            "{err}"
         );
     }
 

@@ -15,24 +15,95 @@ pub struct Tensor<T: Float> {
     data: Vec<T>,
 }
 
+/// The count of a tensor of `shape` made by `op`, for the constructors that cannot
+/// return an error: an impossible shape is a panic naming `op`, the shape and the
+/// fallible constructors, as `vec!` panics on a capacity overflow.
+fn count_or_panic(op: &'static str, shape: &Shape) -> usize {
+    shape.elements(op).unwrap_or_else(|e| {
+        panic!("{e} (Tensor::try_zeros, try_full and try_rand_uniform return this as an error)")
+    })
+}
+
 impl<T: Float> Tensor<T> {
+    /// An empty vector with room for the elements of a tensor of `shape`, asked of the
+    /// allocator fallibly: an impossible shape, or memory that cannot be had, is an error
+    /// naming `op` and the shape, never an abort.
+    fn try_buffer(op: &'static str, shape: &Shape) -> Result<Vec<T>> {
+        let len = shape.elements(op)?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(len)
+            .map_err(|_| TensorError::Alloc {
+                op,
+                shape: shape.clone(),
+                bytes: len * std::mem::size_of::<T>(),
+            })?;
+        Ok(data)
+    }
+
     /// A tensor of the given shape filled with `value`.
+    ///
+    /// # Panics
+    /// If no tensor can have `shape` (see [`Shape::checked_numel`]); [`Tensor::try_full`]
+    /// returns that as an error, and also memory that cannot be had.
     pub fn full(shape: impl Into<Shape>, value: T) -> Self {
-        let shape = shape.into();
+        Self::full_named("full", shape.into(), value)
+    }
+
+    fn full_named(op: &'static str, shape: Shape, value: T) -> Self {
+        let len = count_or_panic(op, &shape);
         // a large buffer given back by `recycle` is filled rather than fresh pages faulted in
-        let mut data = crate::recycle::with_capacity(shape.numel());
-        data.resize(shape.numel(), value);
+        let mut data = crate::recycle::with_capacity(len);
+        data.resize(len, value);
         Tensor { shape, data }
     }
 
+    /// [`Tensor::full`] for a shape that may be impossible or too large for memory: an
+    /// error naming the op and the shape, never a panic or an abort. For shapes that come
+    /// from outside (a file, a user's options).
+    ///
+    /// ```
+    /// use kiln_tensor::Tensor;
+    /// assert!(Tensor::<f32>::try_full([1 << 32, 1 << 32], 1.0).is_err()); // 2⁶⁴ elements
+    /// assert_eq!(Tensor::<f32>::try_full([2], 1.0)?.data(), &[1.0, 1.0]);
+    /// # Ok::<(), kiln_tensor::TensorError>(())
+    /// ```
+    pub fn try_full(shape: impl Into<Shape>, value: T) -> Result<Self> {
+        Self::try_named("full", shape.into(), value)
+    }
+
+    fn try_named(op: &'static str, shape: Shape, value: T) -> Result<Self> {
+        let mut data = Self::try_buffer(op, &shape)?;
+        data.resize(data.capacity(), value);
+        Ok(Tensor { shape, data })
+    }
+
     /// A tensor of zeros.
+    ///
+    /// # Panics
+    /// If no tensor can have `shape`; [`Tensor::try_zeros`] returns an error instead.
     pub fn zeros(shape: impl Into<Shape>) -> Self {
-        Self::full(shape, T::ZERO)
+        Self::full_named("zeros", shape.into(), T::ZERO)
+    }
+
+    /// [`Tensor::zeros`] for a shape that may be impossible or too large for memory: an
+    /// error naming the op and the shape, never a panic or an abort.
+    ///
+    /// ```
+    /// use kiln_tensor::Tensor;
+    /// let err = Tensor::<f32>::try_zeros([1 << 32, 1 << 32]).unwrap_err();
+    /// assert!(err.to_string().starts_with("zeros: shape [4294967296, 4294967296] has more elements"));
+    /// ```
+    pub fn try_zeros(shape: impl Into<Shape>) -> Result<Self> {
+        Self::try_named("zeros", shape.into(), T::ZERO)
     }
 
     /// A tensor of ones.
+    ///
+    /// # Panics
+    /// If no tensor can have `shape`; `Tensor::try_full(shape, 1.0)` returns an error
+    /// instead.
     pub fn ones(shape: impl Into<Shape>) -> Self {
-        Self::full(shape, T::ONE)
+        Self::full_named("ones", shape.into(), T::ONE)
     }
 
     /// A rank-0 tensor holding one value.
@@ -43,20 +114,24 @@ impl<T: Float> Tensor<T> {
         }
     }
 
-    /// A tensor from row-major elements; the count must match the shape.
+    /// A tensor from row-major elements; the count must match the shape, and the shape
+    /// must be one a tensor can have.
     ///
     /// ```
     /// use kiln_tensor::Tensor;
     /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]).unwrap();
     /// assert_eq!(x.shape().dims(), &[2, 2]);
     /// assert!(Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [2, 2]).is_err());
+    /// // 2³² · 2³² wraps to 0 in 64 bits: refused, not taken for an empty tensor
+    /// assert!(Tensor::<f32>::from_vec(vec![], [1 << 32, 1 << 32]).is_err());
     /// ```
     pub fn from_vec(data: Vec<T>, shape: impl Into<Shape>) -> Result<Self> {
         let shape = shape.into();
-        if data.len() != shape.numel() {
+        let expected = shape.elements("from_vec")?;
+        if data.len() != expected {
             return Err(TensorError::ElementCount {
                 op: "from_vec",
-                expected: shape.numel(),
+                expected,
                 got: data.len(),
                 shape,
             });
@@ -71,28 +146,57 @@ impl<T: Float> Tensor<T> {
     }
 
     /// The 1-d tensor `[0, 1, …, n−1]`, as NumPy's `arange(n)`.
+    ///
+    /// # Panics
+    /// If `n` exceeds [`crate::shape::MAX_NUMEL`].
     pub fn arange(n: usize) -> Self {
+        let shape = Shape::from([n]);
+        count_or_panic("arange", &shape);
         Tensor {
-            shape: Shape::from([n]),
+            shape,
             data: (0..n).map(T::from_usize).collect(),
         }
     }
 
+    /// A tensor of `shape` whose elements, in row-major order, are successive calls of
+    /// `draw`; allocated fallibly (see [`Tensor::try_full`]).
+    fn try_drawn(op: &'static str, shape: Shape, mut draw: impl FnMut() -> T) -> Result<Self> {
+        let mut data = Self::try_buffer(op, &shape)?;
+        let len = data.capacity();
+        data.extend((0..len).map(|_| draw()));
+        Ok(Tensor { shape, data })
+    }
+
     /// Independent samples of Uniform(low, high), drawn in row-major order from `rng`.
+    ///
+    /// # Panics
+    /// If no tensor can have `shape`; [`Tensor::try_rand_uniform`] returns an error
+    /// instead.
     pub fn rand_uniform(shape: impl Into<Shape>, low: T, high: T, rng: &mut impl Rng) -> Self {
         let shape = shape.into();
+        count_or_panic("rand_uniform", &shape);
+        Self::try_rand_uniform(shape, low, high, rng).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Tensor::rand_uniform`] for a shape that may be impossible or too large for
+    /// memory (a parameter's, from a user's options): an error naming the op and the
+    /// shape, never a panic or an abort. The same draws as `rand_uniform`.
+    pub fn try_rand_uniform(
+        shape: impl Into<Shape>,
+        low: T,
+        high: T,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         let (low, span) = (low.to_f64(), high.to_f64() - low.to_f64());
-        let data = (0..shape.numel())
-            .map(|_| {
-                let u: f64 = StandardUniform.sample(rng);
-                T::from_f64(low + span * u)
-            })
-            .collect();
-        Tensor { shape, data }
+        Self::try_drawn("rand_uniform", shape.into(), || {
+            let u: f64 = StandardUniform.sample(rng);
+            T::from_f64(low + span * u)
+        })
     }
 
     /// Independent samples of Normal(mean, std), drawn in row-major order from `rng`.
-    /// A negative or non-finite `std` is an error.
+    /// A negative or non-finite `std` is an error, and so is a shape that is impossible
+    /// or too large for memory.
     pub fn rand_normal(
         shape: impl Into<Shape>,
         mean: T,
@@ -110,10 +214,7 @@ impl<T: Float> Tensor<T> {
             return Err(bad_std());
         }
         let normal = Normal::new(mean.to_f64(), std.to_f64()).map_err(|_| bad_std())?;
-        let data = (0..shape.numel())
-            .map(|_| T::from_f64(normal.sample(rng)))
-            .collect();
-        Ok(Tensor { shape, data })
+        Self::try_drawn("rand_normal", shape, || T::from_f64(normal.sample(rng)))
     }
 
     /// The shape.
@@ -236,7 +337,11 @@ impl<T: Float> Tensor<T> {
     /// Replaces the shape without touching the data (internal: the caller guarantees the
     /// element count matches).
     pub(crate) fn with_shape(mut self, shape: Shape) -> Self {
-        debug_assert_eq!(shape.numel(), self.data.len(), "with_shape: element count");
+        debug_assert_eq!(
+            shape.checked_numel(),
+            Some(self.data.len()),
+            "with_shape: element count"
+        );
         self.shape = shape;
         self
     }
@@ -257,7 +362,11 @@ impl<T: Float> Tensor<T> {
 
     /// A tensor from parts the caller guarantees agree (internal fast constructor).
     pub(crate) fn from_parts(data: Vec<T>, shape: Shape) -> Self {
-        debug_assert_eq!(shape.numel(), data.len(), "from_parts: element count");
+        debug_assert_eq!(
+            shape.checked_numel(),
+            Some(data.len()),
+            "from_parts: element count"
+        );
         Tensor { shape, data }
     }
 }

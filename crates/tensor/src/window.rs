@@ -9,7 +9,9 @@
 /// In `ceil_mode` a last window that would start past the input and its left padding is
 /// dropped, as PyTorch does: such a window covers no element of the input, and MXNet
 /// would fill it with −∞ (max) or NaN (average). Returns `None` when `kernel`, `stride`
-/// or `dilation` is 0, or when the dilated window is larger than the padded input.
+/// or `dilation` is 0, when the dilated window is larger than the padded input, or when
+/// the padded input or the dilated window is too large to count (checked arithmetic:
+/// sizes past `usize::MAX` are refused, never wrapped).
 ///
 /// ```
 /// use kiln_tensor::window::out_size;
@@ -28,8 +30,8 @@ pub fn out_size(
     if kernel == 0 || stride == 0 || dilation == 0 {
         return None;
     }
-    let span = dilation * (kernel - 1) + 1;
-    let padded = input + 2 * pad;
+    let span = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
+    let padded = input.checked_add(pad.checked_mul(2)?)?;
     if span > padded {
         return None;
     }
@@ -38,6 +40,7 @@ pub fn out_size(
         return Some(room / stride + 1);
     }
     let mut out = room.div_ceil(stride) + 1;
+    // (out − 1)·stride ≤ room < padded and input + pad ≤ padded: neither overflows
     if (out - 1) * stride >= input + pad {
         out -= 1;
     }
@@ -68,5 +71,16 @@ mod tests {
         // a last window starting past the input is dropped: starts 0, 3 (6 would be empty)
         assert_eq!(out_size(5, 1, 0, 3, 1, true), Some(2));
         assert_eq!(out_size(4, 1, 0, 0, 1, false), None);
+    }
+
+    #[test]
+    fn sizes_past_usize_are_refused_not_wrapped() {
+        // 2·pad wraps to 0 and in + 2·pad to `in` in 64 bits: the window seemed to fit
+        assert_eq!(out_size(4, 3, 1 << 63, 1, 1, false), None);
+        assert_eq!(out_size(usize::MAX, 1, 1, 1, 1, false), None);
+        // dilation·(k − 1) + 1 wraps to 1
+        assert_eq!(out_size(4, 2, 0, 1, usize::MAX, false), None);
+        assert_eq!(out_size(usize::MAX, 1, 0, 1, 1, false), Some(usize::MAX));
+        assert_eq!(out_size(usize::MAX, 2, 0, 1, 1, true), Some(usize::MAX - 1));
     }
 }

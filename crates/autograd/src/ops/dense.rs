@@ -4,7 +4,7 @@
 use crate::tape::{Backward, Grads};
 use crate::{AutogradError, Result, Var};
 use kiln_tensor::matmul::{gemm, MatMut, MatRef};
-use kiln_tensor::{Activation, Float, Tensor};
+use kiln_tensor::{Activation, Float, Shape, Tensor};
 use smallvec::{smallvec, SmallVec};
 use std::rc::Rc;
 
@@ -113,8 +113,10 @@ impl<T: Float> Var<T> {
             ));
         }
         let units = w.dims()[0];
-        // y (n × units) = x (n × in) · Wᵀ
-        let mut y = Tensor::zeros([n, units]);
+        // y (n × units) = x (n × in) · Wᵀ, which can be far larger than x and W
+        let y_shape = Shape::from([n, units]);
+        y_shape.elements("dense")?;
+        let mut y = Tensor::zeros(y_shape);
         gemm(
             T::ONE,
             MatRef::new(x.data(), n, in_units),

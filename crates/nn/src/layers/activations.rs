@@ -8,7 +8,9 @@ use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
 use crate::init::Init;
 use crate::parameter::Parameter;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::Var;
+use kiln_tensor::elementwise::prelu_alpha_shape;
 use kiln_tensor::Float;
 
 /// Runs `f` on `x`, naming errors after `block`.
@@ -20,9 +22,20 @@ fn run<T: Float>(
     f(x).map_err(|e| NnError::from(e).in_layer(block.name()))
 }
 
-/// The block boilerplate of a parameterless activation layer.
+/// The block boilerplate of a parameterless activation layer: its forward runs `$body`,
+/// its description is `$describe` (the kind alone if not given) and its shape-only pass
+/// keeps the shape, after `$valid` (if given) checks the options as the forward would.
 macro_rules! activation_block {
     ($ty:ident, $kind:literal, $prefix:literal, |$s:ident, $x:ident| $body:expr) => {
+        activation_block!($ty, $kind, $prefix, |$s, $x| $body, describe: |_d| $kind.into());
+    };
+    ($ty:ident, $kind:literal, $prefix:literal, |$s:ident, $x:ident| $body:expr,
+     describe: |$d:ident| $describe:expr) => {
+        activation_block!($ty, $kind, $prefix, |$s, $x| $body, valid: |_v| Ok(()),
+            describe: |$d| $describe);
+    };
+    ($ty:ident, $kind:literal, $prefix:literal, |$s:ident, $x:ident| $body:expr,
+     valid: |$v:ident| $valid:expr, describe: |$d:ident| $describe:expr) => {
         impl<T: Float> Block<T> for $ty {
             fn kind(&self) -> &'static str {
                 $kind
@@ -39,6 +52,21 @@ macro_rules! activation_block {
             fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
                 let $s = self;
                 run(self, x, |$x| $body)
+            }
+
+            fn describe(&self) -> String {
+                let $d = self;
+                $describe
+            }
+
+            fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+                let $v = self;
+                let valid: kiln_autograd::Result<()> = $valid;
+                Some(
+                    valid
+                        .map(|()| x.clone())
+                        .map_err(|e| NnError::from(e).in_layer(Block::<T>::name(self))),
+                )
             }
         }
     };
@@ -62,16 +90,27 @@ impl LeakyReLU {
     }
 }
 
-activation_block!(LeakyReLU, "LeakyReLU", "leakyrelu", |s, x| {
-    if s.alpha >= 0.0 {
-        x.leaky_relu(T::from_f64(s.alpha))
-    } else {
+impl LeakyReLU {
+    /// Gluon's rule for the slope: alpha ≥ 0.
+    fn check_alpha(&self) -> kiln_autograd::Result<()> {
+        if self.alpha >= 0.0 {
+            return Ok(());
+        }
         Err(kiln_autograd::AutogradError::invalid(
             "leaky_relu",
-            format!("the slope alpha must be ≥ 0, got {}", s.alpha),
+            format!("the slope alpha must be ≥ 0, got {}", self.alpha),
         ))
     }
-});
+}
+
+activation_block!(
+    LeakyReLU,
+    "LeakyReLU",
+    "leakyrelu",
+    |s, x| s.check_alpha().and_then(|()| x.leaky_relu(T::from_f64(s.alpha))),
+    valid: |s| s.check_alpha(),
+    describe: |s| format!("LeakyReLU(alpha={})", s.alpha)
+);
 
 /// y = x for x > 0, else alpha·(eˣ − 1) (Gluon's `nn.ELU`, alpha default 1).
 #[derive(Debug)]
@@ -101,7 +140,8 @@ impl Default for ELU {
     }
 }
 
-activation_block!(ELU, "ELU", "elu", |s, x| x.elu(T::from_f64(s.alpha)));
+activation_block!(ELU, "ELU", "elu", |s, x| x.elu(T::from_f64(s.alpha)),
+    describe: |s| format!("ELU(alpha={})", s.alpha));
 
 /// λ·x for x > 0, else λ·α·(eˣ − 1), with MXNet's λ and α (Gluon's `nn.SELU`).
 #[derive(Debug, Default)]
@@ -161,7 +201,8 @@ impl Default for Swish {
     }
 }
 
-activation_block!(Swish, "Swish", "swish", |s, x| x.swish(T::from_f64(s.beta)));
+activation_block!(Swish, "Swish", "swish", |s, x| x.swish(T::from_f64(s.beta)),
+    describe: |s| format!("Swish(beta={})", s.beta));
 
 /// y = x for x > 0, else alpha·x with a learned slope per channel (Gluon's `nn.PReLU`):
 /// parameter `alpha` of shape (in_channels), initialized to 0.25, broadcast along axis 1.
@@ -223,5 +264,13 @@ impl<T: Float> Block<T> for PReLU<T> {
 
     fn params(&self) -> Vec<(&'static str, Parameter<T>)> {
         vec![("alpha", self.alpha.clone())]
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let fits = prelu_alpha_shape(x.shape(), &self.alpha.shape());
+        Some(
+            fits.map(|_| x.clone())
+                .map_err(|e| NnError::from(e).in_layer(self.name())),
+        )
     }
 }

@@ -1,14 +1,16 @@
 //! [`BatchNorm`]: Gluon's batch normalization layer (D2L 7.5), with its running
 //! statistics as state parameters that checkpoints keep and no optimizer trains.
 
-use super::input::check_input;
+use super::input::{check_batch, check_input};
 use crate::block::Block;
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
 use crate::init::Init;
 use crate::parameter::Parameter;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::{BatchNormOptions, GradReq, Var};
-use kiln_tensor::Float;
+use kiln_tensor::batch_norm::BatchNormGeometry;
+use kiln_tensor::{Float, Shape};
 
 /// Batch normalization (Gluon's `nn.BatchNorm`), after a `Conv2D` on (N, C, H, W) or a
 /// `Dense` on (N, C).
@@ -178,13 +180,14 @@ impl<T: Float> BatchNorm<T> {
         &self.options
     }
 
-    fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
-        check_input("batch_norm", x.value())?;
+    /// Fixes the deferred channel count from an input of shape `x`.
+    fn fix_shapes(&self, x: &Shape) -> Result<()> {
+        check_batch("batch_norm", x)?;
         let axis = self.options.axis;
         let Some(&c) = x.dims().get(axis) else {
             return Err(NnError::invalid(
                 "batch_norm",
-                format!("axis {axis} is out of range for input {}", x.shape()),
+                format!("axis {axis} is out of range for input {x}"),
             ));
         };
         for p in self.params_in_order() {
@@ -192,6 +195,22 @@ impl<T: Float> BatchNorm<T> {
                 p.infer_shape(&[c])?;
             }
         }
+        Ok(())
+    }
+
+    /// The shape-only twin of the forward in predict mode: the shapes checked as the op
+    /// checks them, the input's shape kept.
+    fn check_shapes(&self, x: &Shape) -> Result<()> {
+        self.fix_shapes(x)?;
+        let shapes = self.params_in_order().map(|p| (p.local_name(), p.shape()));
+        let named: Vec<(&str, &Shape)> = shapes.iter().map(|(n, s)| (*n, s)).collect();
+        BatchNormGeometry::new(x, self.options.axis, &named)?;
+        Ok(())
+    }
+
+    fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
+        check_input("batch_norm", x.value())?;
+        self.fix_shapes(x.shape())?;
         let (gamma, beta) = (self.gamma.var(x.tape())?, self.beta.var(x.tape())?);
         let (mean, var) = (self.running_mean.leaf()?, self.running_var.leaf()?);
         Ok(x.batch_norm(&gamma, &beta, &mean, &var, &self.options)?)
@@ -229,5 +248,24 @@ impl<T: Float> Block<T> for BatchNorm<T> {
             .into_iter()
             .map(|p| (p.local_name(), p.clone()))
             .collect()
+    }
+
+    /// Gluon's options, by Gluon's names; the channels are left out (inferred).
+    fn describe(&self) -> String {
+        let o = &self.options;
+        format!(
+            "BatchNorm(axis={}, momentum={}, epsilon={}, center={}, scale={}, \
+             use_global_stats={})",
+            o.axis, o.momentum, o.eps, self.center, self.scale, o.use_global_stats
+        )
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let checked = self.check_shapes(x.shape());
+        Some(
+            checked
+                .map(|()| x.clone())
+                .map_err(|e| e.in_layer(self.name())),
+        )
     }
 }

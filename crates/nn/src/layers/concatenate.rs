@@ -5,6 +5,7 @@
 use crate::block::Block;
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
+use crate::shape_pass::{infer, ShapeOnly};
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -105,5 +106,25 @@ impl<T: Float> Block<T> for Concatenate<T> {
 
     fn children(&self) -> Vec<&dyn Block<T>> {
         self.children.iter().map(|c| c.as_ref()).collect()
+    }
+
+    fn describe(&self) -> String {
+        format!("Concatenate(axis={})", self.axis)
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        if self.children.is_empty() {
+            return Some(Err(NnError::invalid(self.name(), "has no paths to run")));
+        }
+        let run = || -> Result<ShapeOnly> {
+            let outputs = self
+                .children
+                .iter()
+                .map(|c| infer(c.as_ref(), x))
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&ShapeOnly> = outputs.iter().collect();
+            ShapeOnly::concat(&refs, self.axis).map_err(|e| e.in_layer(self.name()))
+        };
+        Some(run())
     }
 }

@@ -1,14 +1,15 @@
 //! [`Conv2D`]: Gluon's 2-d convolution layer, with deferred inference of its input
 //! channels and an optional fused activation.
 
-use super::input::check_input;
+use super::input::{check_batch, check_input};
 use super::weights::Weights;
-use super::{Activation, MaxPool2D};
+use super::{activation_name, Activation, MaxPool2D};
 use crate::block::{Block, Geometry};
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
 use crate::init::Init;
 use crate::parameter::Parameter;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::{AutogradError, Var};
 use kiln_tensor::{Conv2dParams, Float, Hw, Shape, TensorError};
 
@@ -134,6 +135,15 @@ impl<T: Float> Conv2D<T> {
     /// values of `x`'s computation.
     fn prepare(&self, x: &Var<T>) -> Result<(Var<T>, Option<Var<T>>)> {
         check_input("conv2d", x.value())?;
+        self.fix_shapes(x.shape())?;
+        let (w, b) = self.weights.vars(x.tape())?;
+        Ok((w, b))
+    }
+
+    /// The part of [`Conv2D::prepare`] an input's shape answers: the options checked and
+    /// the deferred input channels taken from `x`.
+    fn fix_shapes(&self, x: &Shape) -> Result<()> {
+        check_batch("conv2d", x)?;
         if self.channels == 0 || self.kernel.h == 0 || self.kernel.w == 0 {
             return Err(NnError::invalid(
                 "conv2d",
@@ -144,17 +154,25 @@ impl<T: Float> Conv2D<T> {
             ));
         }
         if !self.weights.weight().shape_is_known() {
-            if x.value().rank() != 4 {
-                let msg = format!("input must be 4-d (N, C, H, W), got shape {}", x.shape());
+            if x.rank() != 4 {
+                let msg = format!("input must be 4-d (N, C, H, W), got shape {x}");
                 return Err(TensorError::invalid("conv2d", msg).into());
             }
-            let c = x.dims()[1] / self.conv.groups.max(1);
+            let c = x[1] / self.conv.groups.max(1);
             self.weights
                 .weight()
                 .infer_shape(&[self.channels, c, self.kernel.h, self.kernel.w])?;
         }
-        let (w, b) = self.weights.vars(x.tape())?;
-        Ok((w, b))
+        Ok(())
+    }
+
+    /// The output shape for an input of shape `x` (the shape-only twin of the forward).
+    fn output_shape(&self, x: &Shape) -> Result<Shape> {
+        self.fix_shapes(x)?;
+        let g = self
+            .conv
+            .geometry("conv2d", x, &self.weights.weight().shape())?;
+        Ok(g.out_shape())
     }
 
     fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
@@ -218,9 +236,34 @@ impl<T: Float> Block<T> for Conv2D<T> {
     }
 
     fn mult_adds(&self, input: &Shape, output: &Shape) -> u64 {
-        let per_output = input.get(1).copied().unwrap_or(0) / self.conv.groups.max(1)
-            * self.kernel.h
-            * self.kernel.w;
-        (output.numel() * per_output) as u64
+        let per_output = (input.get(1).copied().unwrap_or(0) / self.conv.groups.max(1)) as u64;
+        [self.kernel.h, self.kernel.w, output.numel()]
+            .iter()
+            .fold(per_output, |n, &d| n.saturating_mul(d as u64))
+    }
+
+    /// Gluon's options, by Gluon's names; the input channels are left out (inferred).
+    fn describe(&self) -> String {
+        let c = &self.conv;
+        format!(
+            "Conv2D(channels={}, kernel_size={}, strides={}, padding={}, dilation={}, \
+             groups={}, activation={}, use_bias={})",
+            self.channels,
+            self.kernel,
+            c.stride,
+            c.padding,
+            c.dilation,
+            c.groups,
+            activation_name(self.activation),
+            self.weights.use_bias
+        )
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let y = self.output_shape(x.shape());
+        Some(
+            y.and_then(|y| x.with_shape("conv2d", y))
+                .map_err(|e| e.in_layer(self.name())),
+        )
     }
 }

@@ -1,13 +1,14 @@
 //! [`Dense`]: Gluon's fully connected layer, with deferred inference of its input size.
 
-use super::input::check_input;
+use super::input::{check_batch, check_input};
 use super::weights::Weights;
-use super::Activation;
+use super::{activation_name, Activation};
 use crate::block::{Block, Geometry};
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
 use crate::init::Init;
 use crate::parameter::Parameter;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::Var;
 use kiln_tensor::{Float, Shape};
 
@@ -92,6 +93,42 @@ impl<T: Float> Dense<T> {
         self.weights.bias()
     }
 
+    /// The output shape for an input of shape `x`, with the deferred input size fixed:
+    /// the shape-only twin of the forward, with the op's message for a misfit.
+    fn output_shape(&self, x: &Shape) -> Result<Shape> {
+        if self.units == 0 {
+            return Err(NnError::invalid("dense", "units must be ≥ 1"));
+        }
+        check_batch("dense", x)?;
+        let dims = x.dims();
+        let (n, in_units, lead) = match (self.flatten, dims.split_last()) {
+            (true, _) => (dims[0], dims[1..].iter().product(), &dims[..1]),
+            (false, Some((&last, lead))) => (lead.iter().product(), last, lead),
+            (false, None) => return Err(NnError::invalid("dense", "input is a scalar")),
+        };
+        let weight = self.weights.weight();
+        if !weight.shape_is_known() {
+            weight.infer_shape(&[self.units, in_units])?;
+        }
+        let w = weight.shape();
+        if w[1] != in_units {
+            let read_as = match x.rank() == 2 && self.flatten {
+                true => String::new(),
+                false => format!(" (read as [{n}, {in_units}])"),
+            };
+            return Err(NnError::invalid(
+                "dense",
+                format!(
+                    "input {x}{read_as} does not fit weight {w} (expected input (N, {}))",
+                    w[1]
+                ),
+            ));
+        }
+        let mut out = lead.to_vec();
+        out.push(self.units);
+        Ok(Shape::from(out))
+    }
+
     fn forward_unnamed(&self, x: &Var<T>) -> Result<Var<T>> {
         if self.units == 0 {
             return Err(NnError::invalid("dense", "units must be ≥ 1"));
@@ -151,6 +188,25 @@ impl<T: Float> Block<T> for Dense<T> {
         } else {
             input.last().copied().unwrap_or(0)
         };
-        (output.numel() * in_units) as u64
+        (output.numel() as u64).saturating_mul(in_units as u64)
+    }
+
+    /// Gluon's options, by Gluon's names; the input size is left out (inferred).
+    fn describe(&self) -> String {
+        format!(
+            "Dense(units={}, activation={}, use_bias={}, flatten={})",
+            self.units,
+            activation_name(self.activation),
+            self.weights.use_bias,
+            self.flatten
+        )
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let y = self.output_shape(x.shape());
+        Some(
+            y.and_then(|y| x.with_shape("dense", y))
+                .map_err(|e| e.in_layer(self.name())),
+        )
     }
 }

@@ -3,6 +3,7 @@
 use crate::block::Block;
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -62,5 +63,30 @@ impl<T: Float> Block<T> for Dropout {
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         x.dropout(self.rate, &self.axes)
             .map_err(|e| NnError::from(e).in_layer(Block::<T>::name(self)))
+    }
+
+    fn describe(&self) -> String {
+        format!("Dropout(rate={}, axes={:?})", self.rate, self.axes)
+    }
+
+    /// The shape is kept; the options are checked as `Var::dropout` checks them.
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let problem = if !(0.0..1.0).contains(&self.rate) {
+            Some(format!("the rate must be in [0, 1), got {}", self.rate))
+        } else if x.shape().rank() == 0 {
+            Some("the input is a scalar, not a batch".to_string())
+        } else {
+            self.axes.iter().find(|&&a| a >= x.shape().rank()).map(|a| {
+                format!(
+                    "axis {a} is out of range for shape {} (rank {})",
+                    x.shape(),
+                    x.shape().rank()
+                )
+            })
+        };
+        Some(match problem {
+            None => Ok(x.clone()),
+            Some(m) => Err(NnError::invalid("dropout", m).in_layer(Block::<T>::name(self))),
+        })
     }
 }

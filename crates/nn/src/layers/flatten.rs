@@ -3,6 +3,7 @@
 use crate::block::{Block, Geometry};
 use crate::error::Result;
 use crate::hooks::BlockCell;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -38,5 +39,13 @@ impl<T: Float> Block<T> for Flatten {
 
     fn geometry(&self) -> Geometry {
         Geometry::Global
+    }
+
+    /// (N, d1, d2, …) → (N, d1·d2·…), as `Var::flatten`.
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let dims = x.dims();
+        let n = dims.first().copied().unwrap_or(1);
+        let rest: usize = dims.iter().skip(1).product();
+        Some(x.with_shape("flatten", [n, rest]))
     }
 }

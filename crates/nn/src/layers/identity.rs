@@ -4,6 +4,7 @@
 use crate::block::Block;
 use crate::error::Result;
 use crate::hooks::BlockCell;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -38,5 +39,9 @@ impl<T: Float> Block<T> for Identity {
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         Ok(x.clone())
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        Some(Ok(x.clone()))
     }
 }

@@ -2,20 +2,11 @@
 //! not empty, of finite values. A NaN let through would silently turn every weight NaN.
 
 use crate::error::{NnError, Result};
-use kiln_tensor::{Float, Tensor};
+use kiln_tensor::{Float, Shape, Tensor};
 
 /// An error naming `op` if `x` is an empty batch or holds a NaN or ±∞.
 pub(crate) fn check_input<T: Float>(op: &'static str, x: &Tensor<T>) -> Result<()> {
-    match x.dims().first() {
-        None => return Err(NnError::invalid(op, "the input is a scalar, not a batch")),
-        Some(0) => {
-            return Err(NnError::invalid(
-                op,
-                format!("empty batch (input shape {})", x.shape()),
-            ))
-        }
-        _ => {}
-    }
+    check_batch(op, x.shape())?;
     if let Some((index, value)) = x.first_non_finite() {
         return Err(NnError::NonFinite {
             op,
@@ -25,4 +16,17 @@ pub(crate) fn check_input<T: Float>(op: &'static str, x: &Tensor<T>) -> Result<(
         });
     }
     Ok(())
+}
+
+/// The part of [`check_input`] a shape can answer: an error naming `op` if an input of
+/// shape `x` is a scalar or an empty batch.
+pub(crate) fn check_batch(op: &'static str, x: &Shape) -> Result<()> {
+    match x.dims().first() {
+        None => Err(NnError::invalid(op, "the input is a scalar, not a batch")),
+        Some(0) => Err(NnError::invalid(
+            op,
+            format!("empty batch (input shape {x})"),
+        )),
+        _ => Ok(()),
+    }
 }

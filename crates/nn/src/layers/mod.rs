@@ -18,6 +18,7 @@ mod pool;
 mod sequential;
 mod weights;
 
+pub(crate) use activation::activation_name;
 pub use activation::Activation;
 pub use activations::{LeakyReLU, PReLU, Swish, ELU, GELU, SELU};
 pub use batch_norm::BatchNorm;

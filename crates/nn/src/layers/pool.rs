@@ -5,8 +5,9 @@ use crate::block::{Block, Geometry};
 use crate::error::NnError;
 use crate::error::Result;
 use crate::hooks::BlockCell;
+use crate::shape_pass::ShapeOnly;
 use kiln_autograd::Var;
-use kiln_tensor::{Float, Hw, Pool2dParams};
+use kiln_tensor::{Float, Hw, Pool2dParams, Shape};
 
 /// Max pooling (Gluon's `nn.MaxPool2D`): padding counts as −∞.
 ///
@@ -107,6 +108,14 @@ fn window(p: &Pool2dParams) -> Geometry {
     }
 }
 
+/// The shape-only pass of a pooling layer named `name`: the output shape `op` gives, or
+/// its error.
+fn pooled(name: String, op: &'static str, p: &Pool2dParams, x: &ShapeOnly) -> Result<ShapeOnly> {
+    let y = p.geometry(op, x.shape()).map_err(NnError::from);
+    y.and_then(|g| x.with_shape(op, g.out_shape()))
+        .map_err(|e| e.in_layer(name))
+}
+
 impl<T: Float> Block<T> for MaxPool2D {
     fn kind(&self) -> &'static str {
         "MaxPool2D"
@@ -127,6 +136,19 @@ impl<T: Float> Block<T> for MaxPool2D {
 
     fn geometry(&self) -> Geometry {
         window(&self.params)
+    }
+
+    fn describe(&self) -> String {
+        let p = &self.params;
+        format!(
+            "MaxPool2D(pool_size={}, strides={}, padding={}, ceil_mode={})",
+            p.kernel, p.stride, p.padding, p.ceil_mode
+        )
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let name = <Self as Block<T>>::name(self);
+        Some(pooled(name, "max_pool2d", &self.params, x))
     }
 }
 
@@ -150,6 +172,20 @@ impl<T: Float> Block<T> for AvgPool2D {
 
     fn geometry(&self) -> Geometry {
         window(&self.params)
+    }
+
+    fn describe(&self) -> String {
+        let p = &self.params;
+        format!(
+            "AvgPool2D(pool_size={}, strides={}, padding={}, ceil_mode={}, \
+             count_include_pad={})",
+            p.kernel, p.stride, p.padding, p.ceil_mode, p.count_include_pad
+        )
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let name = <Self as Block<T>>::name(self);
+        Some(pooled(name, "avg_pool2d", &self.params, x))
     }
 }
 
@@ -186,16 +222,14 @@ impl GlobalAvgPool2D {
     }
 }
 
-/// The pooling of a whole (H, W) plane of a 4-d input, or an error naming `op`.
-fn whole_plane<T: Float>(op: &str, x: &Var<T>) -> Result<Pool2dParams> {
+/// The pooling of a whole (H, W) plane of a 4-d input of shape `x`, or an error naming
+/// `op`.
+fn whole_plane(op: &str, x: &Shape) -> Result<Pool2dParams> {
     match x.dims() {
         &[_, _, h, w] if h > 0 && w > 0 => Ok(Pool2dParams::new((h, w))),
         _ => Err(NnError::invalid(
             op,
-            format!(
-                "input must be 4-d (N, C, H, W) with H, W ≥ 1, got shape {}",
-                x.shape()
-            ),
+            format!("input must be 4-d (N, C, H, W) with H, W ≥ 1, got shape {x}"),
         )),
     }
 }
@@ -215,13 +249,19 @@ impl<T: Float> Block<T> for GlobalMaxPool2D {
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let name = || <Self as Block<T>>::name(self);
-        let p = whole_plane("global_max_pool2d", x).map_err(|e| e.in_layer(name()))?;
+        let p = whole_plane("global_max_pool2d", x.shape()).map_err(|e| e.in_layer(name()))?;
         x.max_pool2d(&p)
             .map_err(|e| NnError::from(e).in_layer(name()))
     }
 
     fn geometry(&self) -> Geometry {
         Geometry::Global
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let name = <Self as Block<T>>::name(self);
+        let p = whole_plane("global_max_pool2d", x.shape()).map_err(|e| e.in_layer(name.clone()));
+        Some(p.and_then(|p| pooled(name, "max_pool2d", &p, x)))
     }
 }
 
@@ -240,12 +280,18 @@ impl<T: Float> Block<T> for GlobalAvgPool2D {
 
     fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
         let name = || <Self as Block<T>>::name(self);
-        let p = whole_plane("global_avg_pool2d", x).map_err(|e| e.in_layer(name()))?;
+        let p = whole_plane("global_avg_pool2d", x.shape()).map_err(|e| e.in_layer(name()))?;
         x.avg_pool2d(&p)
             .map_err(|e| NnError::from(e).in_layer(name()))
     }
 
     fn geometry(&self) -> Geometry {
         Geometry::Global
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let name = <Self as Block<T>>::name(self);
+        let p = whole_plane("global_avg_pool2d", x.shape()).map_err(|e| e.in_layer(name.clone()));
+        Some(p.and_then(|p| pooled(name, "avg_pool2d", &p, x)))
     }
 }

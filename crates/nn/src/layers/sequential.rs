@@ -5,6 +5,7 @@ use super::fusion::{self, Child, Step};
 use crate::block::Block;
 use crate::error::Result;
 use crate::hooks::BlockCell;
+use crate::shape_pass::{infer, ShapeOnly};
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 use std::cell::RefCell;
@@ -140,5 +141,9 @@ impl<T: Float> Block<T> for Sequential<T> {
 
     fn children(&self) -> Vec<&dyn Block<T>> {
         self.iter().collect()
+    }
+
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        Some(self.iter().try_fold(x.clone(), |y, child| infer(child, &y)))
     }
 }

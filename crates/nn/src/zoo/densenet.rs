@@ -7,6 +7,7 @@ use crate::hooks::BlockCell;
 use crate::layers::{
     Activation::Relu, AvgPool2D, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, Sequential,
 };
+use crate::shape_pass::{infer, ShapeOnly};
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -37,6 +38,8 @@ pub fn conv_block<T: Float>(num_channels: usize) -> Sequential<T> {
 /// (N, C, H, W) → (N, C + num_convs · num_channels, H, W).
 pub struct DenseBlock<T: Float> {
     cell: BlockCell,
+    /// D2L's (num_convs, num_channels), for [`Block::describe`].
+    options: (usize, usize),
     net: Sequential<T>,
 }
 
@@ -49,6 +52,7 @@ impl<T: Float> DenseBlock<T> {
         }
         DenseBlock {
             cell: BlockCell::new(),
+            options: (num_convs, num_channels),
             net,
         }
     }
@@ -74,6 +78,24 @@ impl<T: Float> Block<T> for DenseBlock<T> {
             x = Var::concat(&[&x, &y], 1).map_err(|e| NnError::from(e).in_layer(self.name()))?;
         }
         Ok(x)
+    }
+
+    /// The forward's data flow on shapes alone.
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let run = || -> Result<ShapeOnly> {
+            let mut x = x.clone();
+            for blk in self.net.iter() {
+                let y = infer(blk, &x)?;
+                x = ShapeOnly::concat(&[&x, &y], 1).map_err(|e| e.in_layer(self.name()))?;
+            }
+            Ok(x)
+        };
+        Some(run())
+    }
+
+    fn describe(&self) -> String {
+        let (n, c) = self.options;
+        format!("DenseBlock(num_convs={n}, num_channels={c})")
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {

@@ -4,6 +4,7 @@ use crate::block::{Block, BlockExt};
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
 use crate::layers::{Activation::Relu, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, Sequential};
+use crate::shape_pass::{infer, ShapeOnly};
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -17,6 +18,8 @@ use kiln_tensor::Float;
 /// (N, C, H, W) → (N, c1 + c2.1 + c3.1 + c4, H, W).
 pub struct Inception<T: Float> {
     cell: BlockCell,
+    /// D2L's (c1, c2, c3, c4), for [`Block::describe`].
+    options: (usize, (usize, usize), (usize, usize), usize),
     p1_1: Conv2D<T>,
     p2_1: Conv2D<T>,
     p2_2: Conv2D<T>,
@@ -31,6 +34,7 @@ impl<T: Float> Inception<T> {
     pub fn new(c1: usize, c2: (usize, usize), c3: (usize, usize), c4: usize) -> Self {
         Inception {
             cell: BlockCell::new(),
+            options: (c1, c2, c3, c4),
             p1_1: Conv2D::new(c1, 1).activation(Relu),
             p2_1: Conv2D::new(c2.0, 1).activation(Relu),
             p2_2: Conv2D::new(c2.1, 3).padding(1).activation(Relu),
@@ -61,6 +65,23 @@ impl<T: Float> Block<T> for Inception<T> {
         let p3 = self.p3_2.call(&self.p3_1.call(x)?)?;
         let p4 = self.p4_2.call(&self.p4_1.call(x)?)?;
         Var::concat(&[&p1, &p2, &p3, &p4], 1).map_err(|e| NnError::from(e).in_layer(self.name()))
+    }
+
+    /// The forward's data flow on shapes alone.
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let run = || -> Result<ShapeOnly> {
+            let p1 = infer(&self.p1_1, x)?;
+            let p2 = infer(&self.p2_2, &infer(&self.p2_1, x)?)?;
+            let p3 = infer(&self.p3_2, &infer(&self.p3_1, x)?)?;
+            let p4 = infer(&self.p4_2, &infer::<T>(&self.p4_1, x)?)?;
+            ShapeOnly::concat(&[&p1, &p2, &p3, &p4], 1).map_err(|e| e.in_layer(self.name()))
+        };
+        Some(run())
+    }
+
+    fn describe(&self) -> String {
+        let (c1, c2, c3, c4) = self.options;
+        format!("Inception(c1={c1}, c2={c2:?}, c3={c3:?}, c4={c4})")
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {

@@ -7,6 +7,7 @@ use crate::hooks::BlockCell;
 use crate::layers::{
     Activation::Relu, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, Sequential,
 };
+use crate::shape_pass::{infer, ShapeOnly};
 use kiln_autograd::Var;
 use kiln_tensor::Float;
 
@@ -34,6 +35,8 @@ use kiln_tensor::Float;
 /// convolution C must equal `num_channels` and `strides` be 1.
 pub struct Residual<T: Float> {
     cell: BlockCell,
+    /// D2L's (num_channels, use_1x1conv, strides), for [`Block::describe`].
+    options: (usize, bool, usize),
     conv1: Conv2D<T>,
     conv2: Conv2D<T>,
     conv3: Option<Conv2D<T>>,
@@ -47,12 +50,24 @@ impl<T: Float> Residual<T> {
     pub fn new(num_channels: usize, use_1x1conv: bool, strides: usize) -> Self {
         Residual {
             cell: BlockCell::new(),
+            options: (num_channels, use_1x1conv, strides),
             conv1: Conv2D::new(num_channels, 3).padding(1).strides(strides),
             conv2: Conv2D::new(num_channels, 3).padding(1),
             conv3: use_1x1conv.then(|| Conv2D::new(num_channels, 1).strides(strides)),
             bn1: BatchNorm::new(),
             bn2: BatchNorm::new(),
         }
+    }
+}
+
+impl<T: Float> Residual<T> {
+    /// The error of a shortcut that does not fit the block's output.
+    fn misfit(&self, e: NnError, shortcut: &kiln_tensor::Shape, y: &kiln_tensor::Shape) -> NnError {
+        e.in_layer(format!(
+            "{} (the shortcut {shortcut} does not match the block's output {y}: use the 1×1 \
+             convolution)",
+            self.name()
+        ))
     }
 }
 
@@ -76,15 +91,30 @@ impl<T: Float> Block<T> for Residual<T> {
             Some(conv) => conv.call(x)?,
             None => x.clone(),
         };
-        let sum = y.add(&shortcut).map_err(|e| {
-            NnError::from(e).in_layer(format!(
-                "{} (the shortcut {} does not match the block's output {}: use the 1×1 convolution)",
-                self.name(),
-                shortcut.shape(),
-                y.shape()
-            ))
-        })?;
+        let sum = y
+            .add(&shortcut)
+            .map_err(|e| self.misfit(NnError::from(e), shortcut.shape(), y.shape()))?;
         Ok(sum.relu()?)
+    }
+
+    /// The forward's data flow on shapes alone.
+    fn infer_shape(&self, x: &ShapeOnly) -> Option<Result<ShapeOnly>> {
+        let run = || -> Result<ShapeOnly> {
+            let y = infer(&self.bn1, &infer(&self.conv1, x)?)?;
+            let y = infer(&self.bn2, &infer(&self.conv2, &y)?)?;
+            let shortcut = match &self.conv3 {
+                Some(conv) => infer(conv, x)?,
+                None => x.clone(),
+            };
+            y.broadcast("add", &shortcut)
+                .map_err(|e| self.misfit(e, shortcut.shape(), y.shape()))
+        };
+        Some(run())
+    }
+
+    fn describe(&self) -> String {
+        let (c, one_by_one, s) = self.options;
+        format!("Residual(num_channels={c}, use_1x1conv={one_by_one}, strides={s})")
     }
 
     fn children(&self) -> Vec<&dyn Block<T>> {

@@ -137,8 +137,8 @@ impl Conv2dParams {
                     "kernel {k_h}×{k_w} with dilation {} is larger than the padded input {}×{} \
                      (input {x}, padding {})",
                     self.dilation,
-                    h + 2 * self.padding.h,
-                    w + 2 * self.padding.w,
+                    padded(h, self.padding.h),
+                    padded(w, self.padding.w),
                     self.padding
                 ),
             )
@@ -161,6 +161,17 @@ impl Conv2dParams {
             false,
         )
         .ok_or_else(too_big)?;
+        // every buffer the kernels make must be one a tensor can be: the input and the
+        // weight (given as bare shapes to the backward kernels), the output, the im2col
+        // matrix of one image and group, and one group of the padded input
+        x.elements(op)?;
+        weight.elements(op)?;
+        Shape::from([n, c_out, h_out, w_out]).elements(op)?;
+        // (c_w·k_h·k_w, h_out·w_out), as four axes: a fifth would spill the shape onto the
+        // heap, on every call of a batch-1 forward
+        Shape::from([c_w, k_h * k_w, h_out, w_out]).elements(op)?;
+        let (h_padded, w_padded) = (h + 2 * self.padding.h, w + 2 * self.padding.w);
+        Shape::from([c_w, h_padded, w_padded]).elements(op)?;
         Ok(ConvGeometry {
             n,
             c,
@@ -180,7 +191,11 @@ impl Conv2dParams {
 }
 
 /// Every size of one convolution, validated: input (n, c, h, w), weight (c_out, c/groups,
-/// k_h, k_w), output (n, c_out, h_out, w_out).
+/// k_h, k_w), output (n, c_out, h_out, w_out). Each of these shapes, the im2col matrix of
+/// one image and group (c/groups·k_h·k_w × h_out·w_out) and one group of the padded input
+/// (c/groups × (h + 2·pad_h) × (w + 2·pad_w)) holds at most
+/// [`MAX_NUMEL`](crate::shape::MAX_NUMEL) elements, so products of these fields do not
+/// overflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub struct ConvGeometry {
@@ -238,6 +253,11 @@ impl ConvGeometry {
             && self.stride == Hw::new(1, 1)
             && self.padding == Hw::new(0, 0)
     }
+}
+
+/// `len + 2·pad` for a message, counted in 128 bits where it cannot overflow.
+fn padded(len: usize, pad: usize) -> String {
+    (len as u128 + 2 * pad as u128).to_string()
 }
 
 fn check_bias<T: Float>(op: &'static str, bias: Option<&Tensor<T>>, c_out: usize) -> Result<()> {
@@ -417,6 +437,54 @@ mod tests {
         let err = conv2d(&Tensor::<f32>::zeros([1, 4, 4, 4]), &w3, None, &groups).unwrap_err();
         assert!(
             err.to_string().contains("weight expects 1 × 2 groups = 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_errors_naming_the_op() {
+        let x = Tensor::<f32>::zeros([1, 1, 4, 4]);
+        let w = Tensor::<f32>::zeros([1, 1, 3, 3]);
+        // 2·pad wraps to 0 in 64 bits, so the 3×3 kernel seemed to fit a 4×4 input
+        let wraps = Conv2dParams::default().padding((1 << 63, 0));
+        let err = conv2d(&x, &w, None, &wraps).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("larger than the padded input 18446744073709551620×4"),
+            "{err}"
+        );
+        // padding 2³⁰ on a 4×4 input: (2³¹ + 2)² outputs per channel, past the limit
+        let wide = Conv2dParams::default().padding(1 << 30);
+        let w512 = Tensor::<f32>::zeros([512, 1, 3, 3]);
+        let err = conv2d(&x, &w512, None, &wide).unwrap_err();
+        assert!(
+            matches!(err, TensorError::TooLarge { op: "conv2d", .. }),
+            "{err}"
+        );
+        // bare shapes given to the backward kernels are checked as well
+        let dy = Tensor::<f32>::zeros([1, 1, 2, 2]);
+        let huge_x = Shape::from([1 << 62, 1, 4, 4]);
+        let err = conv2d_backward_input(&dy, &w, &huge_x, &Conv2dParams::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TensorError::TooLarge {
+                    op: "conv2d_backward_input",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let huge_w = Shape::from([1 << 62, 1, 3, 3]);
+        let err = conv2d_backward_weight(&dy, &x, &huge_w, &Conv2dParams::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TensorError::TooLarge {
+                    op: "conv2d_backward_weight",
+                    ..
+                }
+            ),
             "{err}"
         );
     }

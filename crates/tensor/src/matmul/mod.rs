@@ -291,6 +291,8 @@ impl<T: Float> Tensor<T> {
         if k != k2 {
             return Err(mismatch(&format!("inner dimensions differ ({k} ≠ {k2})")));
         }
+        // (m, k) · (k, n) can be far larger than both operands: a size check, not a wrap
+        Shape::from([batch, m, n]).elements("matmul")?;
         let mut out = vec![T::ZERO; batch * m * n];
         for i in 0..batch {
             let a = MatRef::new(&self.data()[i * ar * ac..(i + 1) * ar * ac], ar, ac);

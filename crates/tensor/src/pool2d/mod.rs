@@ -110,13 +110,18 @@ impl Pool2dParams {
                     "window {}×{} is larger than the padded input {}×{} (input {x}, padding {p})",
                     k.h,
                     k.w,
-                    h + 2 * p.h,
-                    w + 2 * p.w
+                    // in 128 bits, where it cannot overflow
+                    h as u128 + 2 * p.h as u128,
+                    w as u128 + 2 * p.w as u128
                 ),
             )
         };
         let h_out = out_size(h, k.h, p.h, s.h, 1, self.ceil_mode).ok_or_else(too_big)?;
         let w_out = out_size(w, k.w, p.w, s.w, 1, self.ceil_mode).ok_or_else(too_big)?;
+        // the input (a bare shape for the backward kernels) and the output must be shapes
+        // a tensor can have, so that products of these sizes do not overflow
+        x.elements(op)?;
+        Shape::from([x[0], x[1], h_out, w_out]).elements(op)?;
         Ok(PoolGeometry {
             n: x[0],
             c: x[1],
@@ -129,7 +134,8 @@ impl Pool2dParams {
     }
 }
 
-/// Every size of one pooling, validated.
+/// Every size of one pooling, validated: the input (n, c, h, w) and the output
+/// (n, c, h_out, w_out) hold at most [`MAX_NUMEL`](crate::shape::MAX_NUMEL) elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub struct PoolGeometry {
@@ -553,6 +559,43 @@ mod tests {
         assert!(avg_pool2d(&x, &Pool2dParams::new(2).padding(2)).is_err());
         assert!(avg_pool2d(&x, &Pool2dParams::new((2, 3)).padding((1, 2))).is_ok());
         assert!(avg_pool2d(&Tensor::<f32>::zeros([2, 2]), &Pool2dParams::new(2)).is_err());
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_errors_naming_the_op() {
+        let x = Tensor::<f32>::zeros([1, 1, 4, 4]);
+        // a window of 2⁶³ + 1 with padding 2⁶³ (2·pad wraps to 0): refused, not wrapped
+        let p = Pool2dParams::new((1 << 63) + 1).padding(1 << 63).stride(1);
+        let err = max_pool2d(&x, &p).unwrap_err();
+        assert!(
+            err.to_string().contains("larger than the padded input"),
+            "{err}"
+        );
+        // a bare input shape for the backward pass that no tensor can have
+        let dy = Tensor::<f32>::zeros([1, 1, 2, 2]);
+        let huge = Shape::from([1 << 62, 1, 4, 4]);
+        let err = avg_pool2d_backward(&dy, &huge, &Pool2dParams::new(2)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TensorError::TooLarge {
+                    op: "avg_pool2d_backward",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = max_pool2d_backward(&dy, &[0; 4], &huge, &Pool2dParams::new(2)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TensorError::TooLarge {
+                    op: "max_pool2d_backward",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
