@@ -138,16 +138,24 @@ pub struct Batches<'l, 'a, T: Float> {
     table: [T; 256],
 }
 
-impl<T: Float> Iterator for Batches<'_, '_, T> {
-    type Item = Batch<T>;
-
-    fn next(&mut self) -> Option<Batch<T>> {
+impl<T: Float> Batches<'_, '_, T> {
+    /// The next batch with only the samples `part(n)` of it read and converted, where `n`
+    /// is the size of the whole batch (a range past `n` is cut at `n`); returns `n` and
+    /// that part. A process that computes only some shards of each batch reads only
+    /// theirs (`kiln-dist`); `next` is `next_part(|n| 0..n)`.
+    pub fn next_part(
+        &mut self,
+        part: impl FnOnce(usize) -> std::ops::Range<usize>,
+    ) -> Option<(usize, Batch<T>)> {
         if self.next >= self.order.len() {
             return None;
         }
         let end = (self.next + self.loader.batch_size).min(self.order.len());
-        let indices = &self.order[self.next..end];
+        let batch = &self.order[self.next..end];
         self.next = end;
+        let range = part(batch.len());
+        let to = range.end.min(batch.len());
+        let indices = &batch[range.start.min(to)..to];
         let data = self.loader.data;
         let [c, h, w] = data.image_shape();
         // groups of images converted on the kernels' threads, if there are several
@@ -171,7 +179,15 @@ impl<T: Float> Iterator for Batches<'_, '_, T> {
         let images =
             Tensor::from_vec(pixels, [indices.len(), c, h, w]).expect("sizes computed above");
         let labels = Labels::Classes(indices.iter().map(|&i| data.label(i)).collect());
-        Some(Batch { images, labels })
+        Some((batch.len(), Batch { images, labels }))
+    }
+}
+
+impl<T: Float> Iterator for Batches<'_, '_, T> {
+    type Item = Batch<T>;
+
+    fn next(&mut self) -> Option<Batch<T>> {
+        self.next_part(|n| 0..n).map(|(_, batch)| batch)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -214,6 +230,27 @@ mod tests {
         assert_eq!(b.images.data()[1], 17.0 / 255.0);
         assert_eq!(b.labels, Labels::Classes(vec![0, 1]));
         assert!(DataLoader::new(&d, 0).is_err());
+    }
+
+    #[test]
+    fn a_part_of_a_batch_is_those_samples_of_the_whole_batch() {
+        let d = tiny(10);
+        let mut l = DataLoader::new(&d, 4).unwrap().shuffle(3);
+        let whole: Vec<Batch<f32>> = l.epoch(1).collect();
+        let mut parts = l.epoch::<f32>(1);
+        for batch in &whole {
+            // samples 1..3 of batches of 4, 4 and 2 (the last is cut at 2)
+            let (n, part) = parts.next_part(|n| 1..3.min(n + 5)).unwrap();
+            assert_eq!(n, batch.labels.len());
+            let to = 3.min(n);
+            assert_eq!(part.images, batch.images.slice_axis(0, 1, to).unwrap());
+            let classes = batch.labels.classes().unwrap();
+            assert_eq!(part.labels, Labels::Classes(classes[1..to].to_vec()));
+        }
+        assert!(parts.next_part(|n| 0..n).is_none());
+        // an empty part is a batch of no images
+        let (n, empty) = l.epoch::<f32>(0).next_part(|_| 2..2).unwrap();
+        assert_eq!((n, empty.images.dims()), (4, &[0, 1, 2, 2][..]));
     }
 
     #[test]
