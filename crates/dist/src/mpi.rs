@@ -186,6 +186,26 @@ fn count(op: &'static str, n: usize) -> Result<c_int> {
         .map_err(|_| DistError::invalid(op, format!("{n} elements exceed MPI's int range")))
 }
 
+/// What an empty buffer points at: an empty `Vec<u8>`'s dangling pointer is 1, which is
+/// Open MPI's `MPI_IN_PLACE`. MPI never reads or writes it (its count is 0).
+static EMPTY: [u64; 1] = [0];
+
+/// The address of `v`'s elements for MPI.
+fn at<E>(v: &[E]) -> *const c_void {
+    match v.is_empty() {
+        true => EMPTY.as_ptr().cast(),
+        false => v.as_ptr().cast(),
+    }
+}
+
+/// The address of `v`'s elements for MPI to write.
+fn at_mut<E>(v: &mut [E]) -> *mut c_void {
+    match v.is_empty() {
+        true => EMPTY.as_ptr().cast_mut().cast(),
+        false => v.as_mut_ptr().cast(),
+    }
+}
+
 fn datatype<E: Element>() -> ffi::MPI_Datatype {
     E::equivalent_datatype().as_raw()
 }
@@ -220,7 +240,7 @@ impl Communicator for Mpi {
             // SAFETY: `data` holds `n` elements of the datatype and outlives the request.
             unsafe {
                 ffi::MPI_Ibcast(
-                    data.as_mut_ptr().cast::<c_void>(),
+                    at_mut(data),
                     n,
                     datatype::<E>(),
                     root as c_int,
@@ -239,8 +259,8 @@ impl Communicator for Mpi {
             // SAFETY: both buffers hold `n` elements and outlive the request.
             unsafe {
                 ffi::MPI_Iallreduce(
-                    data.as_ptr().cast::<c_void>(),
-                    sum.as_mut_ptr().cast::<c_void>(),
+                    at(data),
+                    at_mut(sum),
                     n,
                     datatype::<E>(),
                     ffi::RSMPI_SUM,
@@ -267,10 +287,10 @@ impl Communicator for Mpi {
                 // buffer outlives the request.
                 unsafe {
                     ffi::MPI_Iallgatherv(
-                        data.as_ptr().cast::<c_void>(),
+                        at(data),
                         n,
                         datatype::<E>(),
-                        out.as_mut_ptr().cast::<c_void>(),
+                        at_mut(out),
                         counts.as_ptr(),
                         displs.as_ptr(),
                         datatype::<E>(),
@@ -315,11 +335,11 @@ impl Communicator for Mpi {
                 // every buffer outlives the request.
                 unsafe {
                     ffi::MPI_Ialltoallv(
-                        data.as_ptr().cast::<c_void>(),
+                        at(data),
                         sc.as_ptr(),
                         sd.as_ptr(),
                         datatype::<E>(),
-                        out.as_mut_ptr().cast::<c_void>(),
+                        at_mut(out),
                         rc.as_ptr(),
                         rd.as_ptr(),
                         datatype::<E>(),
