@@ -87,22 +87,15 @@ fn open(_: Duration) -> kiln::dist::Result<kiln::dist::Local> {
 fn main() {
     let args = Args::parse(USAGE, FLAGS);
     let timeout = Duration::from_secs_f64(args.get("timeout", 60.0));
-    let (rank, outcome) = match open(timeout) {
+    match open(timeout) {
         Ok(comm) => start(comm, &args),
-        Err(e) => (0, Err(e.to_string())),
-    };
-    if let Err(e) = outcome {
-        // one write, so that the ranks' lines do not interleave
-        let line = format!("rank {rank}: error: {e}\n");
-        let _ = std::io::stderr().write_all(line.as_bytes());
-        std::process::exit(1);
+        Err(e) => fail(0, 1, &e.to_string()),
     }
 }
 
-/// Runs on this rank's share of the cores, and closes the communicator (finalizing MPI)
-/// before the process ends.
-fn start<C: Communicator>(comm: C, args: &Args) -> (usize, Result<(), String>) {
-    let rank = comm.rank();
+/// Runs on this rank's share of the cores; on success closes the communicator
+/// (finalizing MPI), on an error exits without, as a rank may be gone.
+fn start<C: Communicator>(comm: C, args: &Args) {
     // the cores of this machine, shared by its ranks
     let local_ranks: usize = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE")
         .ok()
@@ -118,7 +111,22 @@ fn start<C: Communicator>(comm: C, args: &Args) -> (usize, Result<(), String>) {
     let outcome = kiln::tensor::parallel::set_num_threads(threads)
         .map_err(|e| e.to_string())
         .and_then(|()| run(&comm, args, threads).map_err(|e| e.to_string()));
-    (rank, outcome)
+    if let Err(e) = outcome {
+        fail(comm.rank(), comm.size(), &e);
+    }
+}
+
+/// Prints `error` as rank `rank`'s and exits with status 1.
+fn fail(rank: usize, ranks: usize, error: &str) -> ! {
+    // one write, so that the ranks' lines do not interleave
+    let line = format!("rank {rank}: error: {error}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if ranks > 1 {
+        // the first rank to exit makes mpirun end the others: give them a moment to say
+        // why too (they learnt of the error at the same step)
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::process::exit(1)
 }
 
 fn run<C: Communicator>(comm: &C, args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
