@@ -61,33 +61,10 @@ const FLAGS: &[&str] = &[
     "timeout",
 ];
 
-#[cfg(feature = "mpi")]
-fn open(timeout: Duration) -> kiln::dist::Result<kiln::dist::Mpi> {
-    Ok(kiln::dist::Mpi::init()?.timeout(timeout))
-}
-
-/// Without MPI, one process; refused under a launcher that started several.
-#[cfg(not(feature = "mpi"))]
-fn open(_: Duration) -> kiln::dist::Result<kiln::dist::Local> {
-    let ranks = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok());
-    match ranks {
-        Some(n) if n > 1 => Err(kiln::dist::DistError::invalid(
-            "lenet_dist",
-            format!(
-                "started as one of {n} ranks, but built without MPI: build with \
-                 `cargo build --release --features mpi --example lenet_dist`"
-            ),
-        )),
-        _ => Ok(kiln::dist::Local),
-    }
-}
-
 fn main() {
     let args = Args::parse(USAGE, FLAGS);
     let timeout = Duration::from_secs_f64(args.get("timeout", 60.0));
-    match open(timeout) {
+    match common::dist::world(timeout) {
         Ok(comm) => start(comm, &args),
         Err(e) => fail(0, 1, &e.to_string()),
     }
@@ -96,14 +73,8 @@ fn main() {
 /// Runs on this rank's share of the cores; on success closes the communicator
 /// (finalizing MPI), on an error exits without, as a rank may be gone.
 fn start<C: Communicator>(comm: C, args: &Args) {
-    // the cores of this machine, shared by its ranks
-    let local_ranks: usize = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: usize = match args.get("threads", 0) {
-        0 => (cores / local_ranks.max(1)).max(1),
+        0 => common::dist::cores_per_rank(),
         t => t,
     };
     // MPI is called from this thread only (MPI_THREAD_FUNNELED): the run stays on it,

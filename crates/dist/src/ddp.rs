@@ -19,6 +19,8 @@ use crate::wire::{decode, encode, Report, ShardReport};
 use kiln_autograd::RandomKey;
 use kiln_nn::{Block, BlockExt, DataParallel, Labels, NnError, Parameter, ShardGradient};
 use kiln_tensor::{Float, Tensor};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 /// How a [`DistDataParallel`] shares the work: the shard count (which fixes the
 /// arithmetic), the threads of each rank, and the reduction.
@@ -77,6 +79,23 @@ pub struct StepOutcome<T: Float> {
     pub labels: Labels<T>,
 }
 
+/// Where the steps' time went on this rank, summed since the last
+/// [`DistDataParallel::reset_step_times`]: to see what a step costs beyond its shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepTimes {
+    /// Steps counted.
+    pub steps: u64,
+    /// Computing this rank's shards (forward and backward).
+    pub compute: Duration,
+    /// Exchanging the shards' losses, scores and labels: includes waiting for the
+    /// slowest rank to finish its shards.
+    pub exchange: Duration,
+    /// Summing the gradients across ranks (all-to-all and all-gather, or allreduce).
+    pub reduce: Duration,
+    /// Setting the summed gradients and states into the parameters.
+    pub apply: Duration,
+}
+
 /// Trains one network across the ranks of `comm` (see the [module docs](self)).
 ///
 /// ```
@@ -106,6 +125,7 @@ pub struct DistDataParallel<'n, 'c, T: Float + Element, B: Block<T>, C: Communic
     pub(crate) params: Vec<Parameter<T>>,
     flat: Flat,
     config: DistConfig,
+    times: Cell<StepTimes>,
 }
 
 impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<'n, 'c, T, B, C> {
@@ -167,6 +187,7 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
             params,
             flat: Flat::new(&sizes),
             config,
+            times: Cell::new(StepTimes::default()),
         };
         dist.broadcast_parameters()?;
         Ok(dist)
@@ -190,6 +211,16 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
     /// How gradients are summed across ranks.
     pub fn reduction(&self) -> Reduction {
         self.config.reduction
+    }
+
+    /// Where the time of the steps since the last reset went on this rank.
+    pub fn step_times(&self) -> StepTimes {
+        self.times.get()
+    }
+
+    /// Starts counting [`DistDataParallel::step_times`] afresh.
+    pub fn reset_step_times(&self) {
+        self.times.set(StepTimes::default());
     }
 
     /// The layout of a batch of `n` samples over the ranks.
@@ -240,7 +271,15 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
         step: Option<usize>,
     ) -> Result<StepOutcome<T>> {
         let layout = self.layout(part.batch_len);
+        let mut times = self.times.get();
+        let mut clock = Instant::now();
+        let mut lap = |d: &mut Duration| {
+            let now = Instant::now();
+            *d += now - clock;
+            clock = now;
+        };
         let local = self.local_gradients(&part, &layout, key, step);
+        lap(&mut times.compute);
         // whatever happened here, the others hear of it: no rank returns before the
         // exchange, so none is left waiting in it
         let report: Report<T> = match &local {
@@ -262,6 +301,7 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
             ));
         }
         let outcome = outcome(reports)?;
+        lap(&mut times.exchange);
         if outcome.loss.is_finite() {
             let sum = match self.config.reduction {
                 Reduction::ShardOrder => {
@@ -271,8 +311,12 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
                 Reduction::Allreduce => allreduce(self.comm, &self.flat, &mine)?,
             };
             recycle(mine);
+            lap(&mut times.reduce);
             self.apply(&sum, &presence, layout.count())?;
+            lap(&mut times.apply);
         }
+        times.steps += 1;
+        self.times.set(times);
         Ok(outcome)
     }
 
