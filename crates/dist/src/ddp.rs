@@ -96,7 +96,15 @@ pub struct StepTimes {
     pub apply: Duration,
 }
 
-/// Trains one network across the ranks of `comm` (see the [module docs](self)).
+/// Trains one network across the ranks of `comm`.
+///
+/// Every rank holds the whole network and optimizer state and takes the same step. At
+/// the start the ranks check that they run the same network, shard count and reduction,
+/// and take rank 0's weights. Each batch, the same on every rank (the shuffle is global
+/// and seeded), is cut into shards as `DataParallel` cuts it ([`Layout`]); each rank
+/// reads and computes only its own run of shards, the ranks exchange each shard's loss,
+/// scores, labels and any error, and the gradients and states are summed in shard order
+/// (see [`Reduction`]). A rank's failure at a step reaches every rank at that step.
 ///
 /// ```
 /// use kiln_dist::{DistConfig, DistDataParallel, Local, Part};

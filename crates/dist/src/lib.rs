@@ -11,7 +11,7 @@
 //!
 //! The collectives are behind the [`Communicator`] trait: [`Local`] (one process),
 //! [`ThreadComm`] (ranks as threads of one process, for tests) and, with the cargo
-//! feature `mpi`, [`Mpi`] (Open MPI through the `mpi` crate).
+//! feature `mpi`, `Mpi` (Open MPI through the `mpi` crate).
 //!
 //! ```
 //! use kiln_dist::{threads, Communicator, DistConfig, DistDataParallel, Part};

@@ -31,13 +31,29 @@ impl<T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<'_, '_, 
                 ),
             ],
         )?;
-        let names = trainer.optimizer().state_names().len();
-        let n = trainer.keys().len();
+        // the tensors are shaped as their parameters
+        let dict = self.net.collect_params();
+        let shapes = trainer
+            .keys()
+            .iter()
+            .map(|k| {
+                let p = dict.get(k).ok_or_else(|| {
+                    DistError::invalid(
+                        "sync_trainer",
+                        format!("the trainer's parameter '{k}' is not the network's"),
+                    )
+                })?;
+                Ok(p.data().map_err(DistError::from)?.shape().clone())
+            })
+            .collect::<Result<Vec<_>>>();
+        let shapes = agree(self.comm, "sync_trainer", shapes)?;
+        let n = shapes.len();
         // the counts: num_update, begin_num_update, the learning rate's bits, then per
         // parameter whether it was updated, how often, and how many tensors it has
         let mut header = vec![0u64; 3 + 3 * n];
         let mut values = Vec::new();
-        if self.comm.rank() == 0 {
+        let root = self.comm.rank() == 0;
+        if root {
             header[0] = trainer.num_update();
             header[1] = trainer.begin_num_update();
             header[2] = trainer.optimizer().learning_rate().to_bits();
@@ -51,58 +67,18 @@ impl<T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<'_, '_, 
             }
         }
         let header = self.comm.broadcast(0, header)?;
-        if self.comm.rank() == 0 {
-            self.comm.broadcast(0, values)?;
-            return Ok(());
-        }
-        // the tensors are shaped as their parameters
-        let shapes: Vec<_> = trainer
-            .keys()
+        let len = shapes
             .iter()
-            .map(|k| {
-                let dict = self.net.collect_params();
-                let p = dict.get(k).ok_or_else(|| {
-                    DistError::invalid(
-                        "sync_trainer",
-                        format!("the trainer's parameter '{k}' is not the network's"),
-                    )
-                })?;
-                Ok(p.data().map_err(DistError::from)?.shape().clone())
-            })
-            .collect::<Result<_>>()?;
-        let mut len = 0usize;
-        for (i, shape) in shapes.iter().enumerate() {
-            let tensors = header[5 + 3 * i] as usize;
-            if tensors != 0 && tensors != names {
-                return Err(DistError::comm(
-                    "sync_trainer",
-                    format!("rank 0 keeps {tensors} optimizer tensors for parameter {i}, this optimizer {names}"),
-                ));
-            }
-            len += tensors * shape.iter().product::<usize>();
-        }
-        let values = self.comm.broadcast(0, vec![T::ZERO; len])?;
-        let mut at = 0;
-        let mut states = Vec::with_capacity(n);
-        for (i, shape) in shapes.into_iter().enumerate() {
-            let size = shape.iter().product::<usize>();
-            let tensors = (0..header[5 + 3 * i])
-                .map(|_| {
-                    let t = Tensor::from_vec(values[at..at + size].to_vec(), shape.clone());
-                    at += size;
-                    t
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            states.push(ParamState {
-                count: (header[3 + 3 * i] == 1).then_some(header[4 + 3 * i]),
-                tensors,
-            });
-        }
-        trainer.set_states(states, header[0], header[1])?;
-        if trainer.scheduler().is_none() {
-            trainer.set_learning_rate(f64::from_bits(header[2]))?;
-        }
-        Ok(())
+            .enumerate()
+            .map(|(i, shape)| header[5 + 3 * i] as usize * shape.iter().product::<usize>())
+            .sum();
+        values.resize(len, T::ZERO);
+        let values = self.comm.broadcast(0, values)?;
+        let taken = match root {
+            true => Ok(()),
+            false => take_states(trainer, &header, &values, shapes),
+        };
+        agree(self.comm, "taking rank 0's optimizer state", taken)
     }
 
     /// An error on every rank unless every rank holds the same weights and optimizer
@@ -195,4 +171,43 @@ impl<T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<'_, '_, 
         };
         agree(self.comm, "writing the parameters", written)
     }
+}
+
+/// Sets `trainer`'s state from what rank 0 broadcast (see `sync_trainer`).
+fn take_states<T: Float>(
+    trainer: &mut Trainer<T>,
+    header: &[u64],
+    values: &[T],
+    shapes: Vec<kiln_tensor::Shape>,
+) -> Result<()> {
+    let names = trainer.optimizer().state_names().len();
+    let mut at = 0;
+    let mut states = Vec::with_capacity(shapes.len());
+    for (i, shape) in shapes.into_iter().enumerate() {
+        let count = header[5 + 3 * i] as usize;
+        if count != 0 && count != names {
+            return Err(DistError::comm(
+                "sync_trainer",
+                format!("rank 0 keeps {count} optimizer tensors for parameter {i}, this optimizer {names}"),
+            ));
+        }
+        let size = shape.iter().product::<usize>();
+        let mut tensors = Vec::with_capacity(count);
+        for _ in 0..count {
+            tensors.push(Tensor::from_vec(
+                values[at..at + size].to_vec(),
+                shape.clone(),
+            )?);
+            at += size;
+        }
+        states.push(ParamState {
+            count: (header[3 + 3 * i] == 1).then_some(header[4 + 3 * i]),
+            tensors,
+        });
+    }
+    trainer.set_states(states, header[0], header[1])?;
+    if trainer.scheduler().is_none() {
+        trainer.set_learning_rate(f64::from_bits(header[2]))?;
+    }
+    Ok(())
 }
