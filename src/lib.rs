@@ -1,11 +1,13 @@
 //! # kiln
 //!
 //! Build, train, check and ship convolutional networks in Rust, with MXNet Gluon's API.
-//! This crate re-exports kiln's three layers, each depending only on the one below:
+//! This crate re-exports kiln's four layers, each depending only on the ones below:
 //!
 //! - [`tensor`]: n-d arrays, GEMM, convolution and pooling kernels;
 //! - [`autograd`]: a tape-based reverse-mode graph whose every op is gradient-checked;
 //! - [`nn`]: Gluon's blocks, initializers, `Trainer`, losses, checkpoints and data;
+//! - [`dist`]: data-parallel training across processes, bit-identical for any number of
+//!   them (the MPI communicator with the cargo feature `mpi`).
 //!
 //! and [`prelude`], what the book's code needs in one import:
 //!
@@ -33,5 +35,6 @@
 pub mod prelude;
 
 pub use kiln_autograd as autograd;
+pub use kiln_dist as dist;
 pub use kiln_nn as nn;
 pub use kiln_tensor as tensor;

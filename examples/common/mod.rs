@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod dist;
+
 use kiln::tensor::Tensor;
 use std::collections::HashMap;
 use std::error::Error;

@@ -136,14 +136,20 @@ struct Job<T: Float> {
     key: RandomKey,
 }
 
-/// A shard's gradient: the outcome, per parameter the gradient a backward wrote (`None`
-/// for parameters the backward did not reach), and the values the forward pass left in
-/// the state parameters (BatchNorm's running statistics), in the order of
-/// [`DataParallel`]'s `states`.
-struct ShardGradient<T: Float> {
-    outcome: BatchOutcome<T>,
-    grads: Vec<Option<Tensor<T>>>,
-    states: Vec<Tensor<T>>,
+/// What one shard's forward and backward pass gave, before any sum (see
+/// [`DataParallel::shard_gradients`]).
+#[derive(Debug)]
+pub struct ShardGradient<T: Float> {
+    /// The shard's summed loss and its scores.
+    pub outcome: BatchOutcome<T>,
+    /// Per parameter of `net.collect_params()`, in its order, the gradient the backward
+    /// wrote, or `None` for a parameter it did not reach (all of them when the loss was
+    /// not finite, since no backward ran then).
+    pub grads: Vec<Option<Tensor<T>>>,
+    /// The values the forward pass left in the state parameters (BatchNorm's running
+    /// statistics): one per parameter of `net.collect_params()` that
+    /// [`Parameter::is_state`], in its order.
+    pub states: Vec<Tensor<T>>,
 }
 
 /// A thread's messages: that its replica is built and matches; each shard's result as
@@ -308,35 +314,16 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         labels: impl Into<LabelsRef<'l, T>>,
         key: RandomKey,
     ) -> Result<BatchOutcome<T>> {
-        let images = images.into();
-        self.ensure_initialized(&images)?;
-        let start: Vec<Tensor<T>> = self
-            .states
-            .iter()
-            .map(|&i| Ok(self.params[i].data()?.as_ref().clone()))
-            .collect::<Result<_>>()?;
         let mut loss = 0.0;
         let mut scores = Vec::new();
         let mut sums: Vec<Option<Tensor<T>>> = self.params.iter().map(|_| None).collect();
         let mut state_sums: Vec<Option<Tensor<T>>> = self.states.iter().map(|_| None).collect();
         let mut failure = None;
-        let job = JobSpec {
-            task: Task::Gradient,
-            loss: Arc::clone(&self.loss),
+        self.run_gradients(
+            images.into(),
+            labels.into(),
+            None,
             key,
-        };
-        self.run_shards(
-            images,
-            Some(labels.into()),
-            job,
-            |net, params, shard| {
-                restore(params, &self.states, &start)?;
-                shard_gradient(net, params, &self.states, &*self.loss, shard, key)
-            },
-            |done| match done {
-                Done::Gradient(index, result) => (index, result),
-                _ => unreachable!("a gradient job is answered with gradients"),
-            },
             |result| match result {
                 Err(e) => {
                     failure.get_or_insert(e);
@@ -376,9 +363,124 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         })
     }
 
+    /// Each shard's forward and backward pass, as [`DataParallel::gradient`] computes
+    /// them before it sums, returned in shard order and not summed, for a caller that
+    /// sums them elsewhere (`kiln-dist` sums the shards of several processes in shard
+    /// order). `images` is cut into shards of `shard_size` images (the last may have
+    /// fewer): pass ⌈n / shards⌉ of the whole batch of n when `images` is a run of its
+    /// shards. Each shard starts from the network's current state and draws from `key`
+    /// offset by the index of its first image in `images` (so offset `key` by where
+    /// `images` starts in the whole batch). Afterwards no parameter holds a fresh
+    /// gradient and the state is as it was. An error if `shard_size` is 0.
+    pub fn shard_gradients<'l>(
+        &self,
+        images: impl Into<Arc<Tensor<T>>>,
+        labels: impl Into<LabelsRef<'l, T>>,
+        shard_size: usize,
+        key: RandomKey,
+    ) -> Result<Vec<ShardGradient<T>>> {
+        if shard_size == 0 {
+            return Err(NnError::invalid(
+                "DataParallel.shard_gradients",
+                "shard_size must be ≥ 1",
+            ));
+        }
+        let start: Vec<Tensor<T>> = self.state_values()?;
+        let mut shards = Vec::new();
+        let mut failure = None;
+        self.run_gradients(
+            images.into(),
+            labels.into(),
+            Some(shard_size),
+            key,
+            |result| match result {
+                Ok(shard) => shards.push(shard),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            },
+        )?;
+        if !start.is_empty() {
+            restore(&self.params, &self.states, &start)?;
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(shards),
+        }
+    }
+
+    /// The forward and backward pass of every shard of `images` (of `shard_size`, or
+    /// ⌈n / shards⌉), each from the batch's starting state, handed to `fold` in shard
+    /// order.
+    fn run_gradients(
+        &self,
+        images: Arc<Tensor<T>>,
+        labels: LabelsRef<'_, T>,
+        shard_size: Option<usize>,
+        key: RandomKey,
+        fold: impl FnMut(Result<ShardGradient<T>>),
+    ) -> Result<()> {
+        self.ensure_initialized(&images)?;
+        let start = self.state_values()?;
+        let job = JobSpec {
+            task: Task::Gradient,
+            loss: Arc::clone(&self.loss),
+            key,
+        };
+        self.run_shards(
+            images,
+            Some(labels),
+            shard_size,
+            job,
+            |net, params, shard| {
+                restore(params, &self.states, &start)?;
+                shard_gradient(net, params, &self.states, &*self.loss, shard, key)
+            },
+            |done| match done {
+                Done::Gradient(index, result) => (index, result),
+                _ => unreachable!("a gradient job is answered with gradients"),
+            },
+            fold,
+        )
+    }
+
+    /// The current values of the state parameters.
+    fn state_values(&self) -> Result<Vec<Tensor<T>>> {
+        self.states
+            .iter()
+            .map(|&i| Ok(self.params[i].data()?.as_ref().clone()))
+            .collect()
+    }
+
     /// The network's scores for `images` in predict mode, the shards computed in
     /// parallel and joined in order. `images` is a tensor or an `Arc` of one.
     pub fn predict(&self, images: impl Into<Arc<Tensor<T>>>) -> Result<Tensor<T>> {
+        self.predict_shards(images, None)
+    }
+
+    /// [`DataParallel::predict`] with `images` cut into shards of `shard_size` images
+    /// (the last may have fewer) instead of ⌈n / shards⌉: the scores of a run of the
+    /// shards of a larger batch, as `predict` of the whole batch computes them. An error
+    /// if `shard_size` is 0.
+    pub fn predict_in_shards(
+        &self,
+        images: impl Into<Arc<Tensor<T>>>,
+        shard_size: usize,
+    ) -> Result<Tensor<T>> {
+        if shard_size == 0 {
+            return Err(NnError::invalid(
+                "DataParallel.predict_in_shards",
+                "shard_size must be ≥ 1",
+            ));
+        }
+        self.predict_shards(images, Some(shard_size))
+    }
+
+    fn predict_shards(
+        &self,
+        images: impl Into<Arc<Tensor<T>>>,
+        shard_size: Option<usize>,
+    ) -> Result<Tensor<T>> {
         let images = images.into();
         self.ensure_initialized(&images)?;
         let mut parts = Vec::new();
@@ -391,6 +493,7 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         self.run_shards(
             images,
             None,
+            shard_size,
             job,
             |net, _, shard| predict(net, shard.images),
             |done| match done {
@@ -411,24 +514,26 @@ impl<'n, T: Float, B: Block<T>> DataParallel<'n, T, B> {
         Ok(Tensor::concat(&parts, 0)?)
     }
 
-    /// Cuts a batch of `n` into at most `self.shards` shards of ⌈n / shards⌉ images,
-    /// which the workers (given the current weights and `job`) and the caller
-    /// (computing with `local`) take in turn, and hands every shard's result to `fold`
-    /// in shard order, as soon as the earlier ones are in. Which thread computed a shard
-    /// does not change its result. An error here is a thread's, not a shard's: every
-    /// worker that was sent work is heard from before it returns, so the next batch
-    /// starts in step.
+    /// Cuts a batch of `n` into shards of `size` images (by default ⌈n / shards⌉, at
+    /// most `self.shards` shards), which the workers (given the current weights and
+    /// `job`) and the caller (computing with `local`) take in turn, and hands every
+    /// shard's result to `fold` in shard order, as soon as the earlier ones are in.
+    /// Which thread computed a shard does not change its result. An error here is a
+    /// thread's, not a shard's: every worker that was sent work is heard from before it
+    /// returns, so the next batch starts in step.
+    #[allow(clippy::too_many_arguments)]
     fn run_shards<R>(
         &self,
         images: Arc<Tensor<T>>,
         labels: Option<LabelsRef<'_, T>>,
+        size: Option<usize>,
         job: JobSpec<T>,
         local: impl Fn(&B, &[Parameter<T>], Shard<T>) -> Result<R>,
         unpack: impl Fn(Done<T>) -> (usize, Result<R>),
         fold: impl FnMut(Result<R>),
     ) -> Result<()> {
         let n = check_batch(&images, labels.map(|l| l.len()))?;
-        let size = n.div_ceil(self.shards);
+        let size = size.unwrap_or_else(|| n.div_ceil(self.shards));
         let count = n.div_ceil(size);
         let mut order = InOrder::new(count, fold);
         if count == 1 {

@@ -51,7 +51,7 @@ pub mod zoo;
 pub use block::{Block, BlockExt, Geometry, ParameterDict};
 pub use check::gradcheck_block;
 pub use data::{ArrayDataset, DataLoader, Dataset, SimpleDataset};
-pub use data_parallel::DataParallel;
+pub use data_parallel::{DataParallel, ShardGradient};
 pub use error::{NnError, Result};
 pub use hooks::{call, BlockCell, HookHandle};
 pub use init::{FactorType, Init, RndType};

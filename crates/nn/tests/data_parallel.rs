@@ -240,3 +240,109 @@ fn bad_arguments_are_errors_that_say_what() {
     assert!(err.to_string().contains("conv0"), "{err}");
     assert_eq!((parallel.threads(), parallel.shards()), (2, 2));
 }
+
+/// A small network with state (BatchNorm) and random draws (Dropout).
+fn stateful_net() -> Sequential<f32> {
+    Sequential::new()
+        .add(Dense::new(16).activation(Activation::Relu))
+        .add(kiln_nn::BatchNorm::new())
+        .add(kiln_nn::Dropout::new(0.5))
+        .add(Dense::new(10))
+}
+
+#[test]
+fn shard_gradients_of_runs_of_shards_summed_in_order_are_gradients_bits() {
+    // 37 samples in 5 shards of 8, 8, 8, 8, 5, computed as two runs of shards (0..2 and
+    // 2..5, as two processes would) and summed in shard order: the first shard's gradient
+    // is the sum, each next one added; the state is the mean of the shards' states
+    let x = Tensor::<f32>::rand_normal([37, 12], 0.0, 1.0, &mut StdRng::seed_from_u64(8)).unwrap();
+    let labels: Vec<usize> = (0..37).map(|i| (i * 3) % 10).collect();
+    let key = RandomKey::for_step(4);
+    let fresh = || {
+        let net = stateful_net();
+        net.initialize(&Init::xavier(), 6).unwrap();
+        net.predict(&x.slice_axis(0, 0, 1).unwrap()).unwrap();
+        net
+    };
+    let whole = fresh();
+    let parallel = DataParallel::new(&whole, stateful_net, 5, 2).unwrap();
+    let outcome = parallel.gradient(x.clone(), &labels, key).unwrap();
+
+    let net = fresh();
+    let parallel = DataParallel::new(&net, stateful_net, 5, 2).unwrap();
+    let before = bits(&net);
+    let mut shards = Vec::new();
+    for (start, end) in [(0, 16), (16, 37)] {
+        let part = x.slice_axis(0, start, end).unwrap();
+        let got = parallel
+            .shard_gradients(part, &labels[start..end], 8, key.offset(start as u64))
+            .unwrap();
+        assert_eq!(got.len(), (end - start).div_ceil(8));
+        shards.extend(got);
+    }
+    // nothing was left behind: no fresh gradient, the state as it was
+    assert_eq!(bits(&net), before);
+    let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.1));
+    assert!(trainer.step(37).is_err(), "no gradient is left fresh");
+
+    assert_eq!(shards.len(), 5);
+    let loss = shards.iter().fold(0.0, |l, s| l + s.outcome.loss);
+    assert_eq!(loss.to_bits(), outcome.loss.to_bits());
+    let scores: Vec<&Tensor<f32>> = shards.iter().map(|s| &s.outcome.scores).collect();
+    assert_eq!(Tensor::concat(&scores, 0).unwrap(), outcome.scores);
+    let params = whole.collect_params().into_params();
+    let states: Vec<usize> = (0..params.len())
+        .filter(|&i| params[i].is_state())
+        .collect();
+    assert_eq!(states.len(), 2, "running mean and variance");
+    for (i, p) in params.iter().enumerate() {
+        let expected = match states.iter().position(|&s| s == i) {
+            Some(k) => {
+                let mut sum = shards[0].states[k].data().to_vec();
+                for s in &shards[1..] {
+                    sum.iter_mut()
+                        .zip(s.states[k].data())
+                        .for_each(|(a, b)| *a += *b);
+                }
+                sum.iter_mut().for_each(|v| *v /= 5.0);
+                assert_eq!(p.data().unwrap().data(), &sum[..], "{}", p.name());
+                continue;
+            }
+            None => p.grad().unwrap(),
+        };
+        let mut sum = shards[0].grads[i].as_ref().unwrap().data().to_vec();
+        for s in &shards[1..] {
+            let g = s.grads[i].as_ref().unwrap();
+            sum.iter_mut().zip(g.data()).for_each(|(a, b)| *a += *b);
+        }
+        let same = sum
+            .iter()
+            .zip(expected.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same,
+            "{}: the in-order sum differs from gradient's",
+            p.name()
+        );
+    }
+    assert!(parallel
+        .shard_gradients(x.clone(), &labels, 0, key)
+        .unwrap_err()
+        .to_string()
+        .contains("shard_size"));
+}
+
+#[test]
+fn predict_in_shards_of_a_run_of_shards_is_predict_of_the_whole_batch() {
+    let net = make::<f32>();
+    net.initialize(&Init::xavier(), 2).unwrap();
+    let (x, _) = batch::<f32>(21, 4);
+    let parallel = DataParallel::new(&net, make::<f32>, 4, 2).unwrap();
+    // 21 images in 4 shards of 6: shards 1..4 are images 6..21
+    let whole = parallel.predict(x.clone()).unwrap();
+    let part = parallel
+        .predict_in_shards(x.slice_axis(0, 6, 21).unwrap(), 6)
+        .unwrap();
+    assert_eq!(part, whole.slice_axis(0, 6, 21).unwrap());
+    assert!(parallel.predict_in_shards(x, 0).is_err());
+}

@@ -10,6 +10,7 @@ use crate::labels::Labels;
 use kiln_tensor::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use kiln_tensor::{Float, Tensor};
 use std::sync::{Mutex, OnceLock};
+use std::ops::Range;
 
 /// What to do with the samples left over when the dataset does not divide into batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,17 +197,28 @@ pub struct Batches<'l, D: Dataset, T: Float> {
     inner: TryBatches<'l, D, T>,
 }
 
-impl<D: Dataset, T: Float> Iterator for Batches<'_, D, T> {
-    type Item = Batch<T>;
-
-    fn next(&mut self) -> Option<Batch<T>> {
-        match self.inner.next()? {
-            Ok(batch) => Some(batch),
-            Err(e) => {
+impl<D: Dataset, T: Float> Batches<'_, D, T> {
+    /// [`TryBatches::next_part`], ending the epoch at an error as `next` does (the error is
+    /// kept for [`DataLoader::take_error`]).
+    pub fn next_part(
+        &mut self,
+        part: impl FnOnce(usize) -> Range<usize>,
+    ) -> Option<(usize, Batch<T>)> {
+        match self.inner.next_part(part)? {
+            (n, Ok(batch)) => Some((n, batch)),
+            (_, Err(e)) => {
                 self.inner.loader.error = Some(e);
                 None
             }
         }
+    }
+}
+
+impl<D: Dataset, T: Float> Iterator for Batches<'_, D, T> {
+    type Item = Batch<T>;
+
+    fn next(&mut self) -> Option<Batch<T>> {
+        self.next_part(|n| 0..n).map(|(_, batch)| batch)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -244,23 +256,49 @@ pub struct TryBatches<'l, D: Dataset, T: Float> {
     table: [T; 256],
 }
 
-impl<D: Dataset, T: Float> Iterator for TryBatches<'_, D, T> {
-    type Item = Result<Batch<T>>;
-
-    fn next(&mut self) -> Option<Result<Batch<T>>> {
+impl<D: Dataset, T: Float> TryBatches<'_, D, T> {
+    /// The next batch with only the samples `part(n)` of it fetched, transformed and
+    /// converted, where `n` is the size of the whole batch (a range past `n` is cut at
+    /// `n`); returns `n` and that part. A process that computes only some shards of each
+    /// batch reads only theirs (`kiln-dist`); `next` is `next_part(|n| 0..n)`. An empty
+    /// part is a batch of no images (of the shape of the whole batch's first sample).
+    /// The samples' random transforms are keyed by their index, so a part holds exactly
+    /// the samples of the whole batch.
+    pub fn next_part(
+        &mut self,
+        part: impl FnOnce(usize) -> Range<usize>,
+    ) -> Option<(usize, Result<Batch<T>>)> {
         if self.next >= self.order.len() {
             return None;
         }
         let end = (self.next + self.loader.batch_size).min(self.order.len());
-        let batch = make_batch(
-            &self.loader.data,
-            &self.order[self.next..end],
-            self.key,
-            &self.table,
-        );
+        let whole = &self.order[self.next..end];
+        let range = part(whole.len());
+        let to = range.end.min(whole.len());
+        let from = range.start.min(to);
+        let data = &self.loader.data;
+        let batch = if from < to {
+            make_batch(data, &whole[from..to], self.key, &self.table)
+        } else {
+            // the shape comes from a sample: the first one's, with none of it kept
+            make_batch(data, &whole[..1], self.key, &self.table).and_then(|b| {
+                Ok(Batch {
+                    images: b.images.slice_axis(0, 0, 0)?,
+                    labels: b.labels.as_ref().slice(0, 0)?,
+                })
+            })
+        };
         // an error ends the epoch
         self.next = if batch.is_ok() { end } else { self.order.len() };
-        Some(batch)
+        Some((whole.len(), batch))
+    }
+}
+
+impl<D: Dataset, T: Float> Iterator for TryBatches<'_, D, T> {
+    type Item = Result<Batch<T>>;
+
+    fn next(&mut self) -> Option<Result<Batch<T>>> {
+        self.next_part(|n| 0..n).map(|(_, batch)| batch)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -492,6 +530,27 @@ mod tests {
         let images: Vec<u8> = (0..n * 4).map(|i| (i * 17 % 256) as u8).collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
         ImageDataset::new(images, labels, [1, 2, 2], 3).unwrap()
+    }
+
+    #[test]
+    fn a_part_of_a_batch_is_those_samples_of_the_whole_batch() {
+        let d = tiny(10);
+        let mut l = DataLoader::new(&d, 4).unwrap().shuffle(3);
+        let whole: Vec<Batch<f32>> = l.epoch(1).collect();
+        let mut parts = l.epoch::<f32>(1);
+        for batch in &whole {
+            // samples 1..3 of batches of 4, 4 and 2 (the last is cut at 2)
+            let (n, part) = parts.next_part(|n| 1..3.min(n + 5)).unwrap();
+            assert_eq!(n, batch.labels.len());
+            let to = 3.min(n);
+            assert_eq!(part.images, batch.images.slice_axis(0, 1, to).unwrap());
+            let classes = batch.labels.classes().unwrap();
+            assert_eq!(part.labels, Labels::Classes(classes[1..to].to_vec()));
+        }
+        assert!(parts.next_part(|n| 0..n).is_none());
+        // an empty part is a batch of no images
+        let (n, empty) = l.epoch::<f32>(0).next_part(|_| 2..2).unwrap();
+        assert_eq!((n, empty.images.dims()), (4, &[0, 1, 2, 2][..]));
     }
 
     #[test]
