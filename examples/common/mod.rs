@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod dist;
+pub mod fit;
 
 use kiln::tensor::Tensor;
 use std::collections::HashMap;
@@ -68,6 +69,16 @@ impl Args {
 /// A line chart as an SVG document: one polyline per series over x = 1, 2, …, with a
 /// legend, axes and grid, in the style of the book's training plots.
 pub fn line_chart_svg(title: &str, x_label: &str, series: &[(&str, &str, Vec<f64>)]) -> String {
+    line_chart_svg_labelled(title, x_label, "loss / accuracy", series)
+}
+
+/// [`line_chart_svg`] with the y axis labelled `y_label`.
+pub fn line_chart_svg_labelled(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(&str, &str, Vec<f64>)],
+) -> String {
     let (w, h, left, right, top, bottom) = (640.0, 400.0, 60.0, 150.0, 40.0, 50.0);
     let n = series.iter().map(|s| s.2.len()).max().unwrap_or(0).max(1);
     let y_max = series
@@ -124,6 +135,11 @@ pub fn line_chart_svg(title: &str, x_label: &str, series: &[(&str, &str, Vec<f64
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{x_label}</text>"#,
         (left + w - right) / 2.0,
         h - 10.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text transform="translate(16,{:.1}) rotate(-90)" text-anchor="middle">{y_label}</text>"#,
+        (top + h - bottom) / 2.0
     );
     let _ = writeln!(
         svg,

@@ -267,9 +267,9 @@ pub fn atomic_write(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path.file_name().ok_or_else(|| {
-        NnError::io("writing", path, io::Error::other("the path names no file"))
-    })?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| NnError::io("writing", path, io::Error::other("the path names no file")))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         file_name.to_string_lossy(),
