@@ -39,6 +39,12 @@ fn step_bits() -> Vec<Vec<u32>> {
         conv2d_max_pool2d_with_argmax(&x, &w, Some(&b), &p, Some(Activation::Relu), &pool).unwrap();
     let a = Tensor::<f32>::rand_uniform([300, 96], -1.0, 1.0, &mut rng);
     let m = Tensor::<f32>::rand_uniform([96, 120], -1.0, 1.0, &mut rng);
+    // a small output plane (3×3, stride 2 from 6×6): the batched lowering
+    let x2 = Tensor::<f32>::rand_uniform([40, 16, 6, 6], -1.0, 1.0, &mut rng);
+    let w2 = Tensor::<f32>::rand_uniform([32, 16, 3, 3], -1.0, 1.0, &mut rng);
+    let strided = Conv2dParams::default().padding(1).stride(2);
+    let y2 = conv2d_activation(&x2, &w2, None, &strided, None).unwrap();
+    let dy2 = Tensor::<f32>::rand_uniform(y2.shape().clone(), -1.0, 1.0, &mut rng);
     let mut grad = dy.clone();
     Activation::Sigmoid.backward_in_place(grad.data_mut(), y.data());
     vec![
@@ -54,6 +60,9 @@ fn step_bits() -> Vec<Vec<u32>> {
         bits(&fused),
         bits(&a.matmul(&m).unwrap()),
         bits(&grad),
+        bits(&y2),
+        bits(&conv2d_backward_input(&dy2, &w2, x2.shape(), &strided).unwrap()),
+        bits(&conv2d_backward_weight(&dy2, &x2, w2.shape(), &strided).unwrap()),
     ]
 }
 

@@ -165,6 +165,11 @@ fn choices() -> Vec<Choice> {
             pool: None,
         };
         out.push(auto);
+        // the batched lowering runs at every level and for every type
+        out.push(Choice {
+            conv: Some(ConvPath::Batched),
+            ..auto
+        });
         if level.is_vector() {
             for conv in [ConvPath::Lowered, ConvPath::Direct] {
                 out.push(Choice {

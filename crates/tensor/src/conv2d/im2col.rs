@@ -173,6 +173,32 @@ pub(crate) fn col2im_at<T: Float>(level: Level, cols: &[T], g: &ConvGeometry, dx
     }
 }
 
+/// The adjoint of [`im2row`]: adds each patch entry back onto the input position it was
+/// read from (`dx` accumulates; entries that came from padding are dropped). Positions
+/// are visited in order, each patch in its (channel, kernel row, kernel column) order.
+pub(crate) fn row2im<T: Float>(rows: &[T], g: &ConvGeometry, dx: &mut [T]) {
+    let k = g.col_rows();
+    debug_assert_eq!(dx.len(), g.c_per_group() * g.h * g.w);
+    debug_assert_eq!(rows.len(), k * g.h_out * g.w_out);
+    let (h, w) = (g.h as isize, g.w as isize);
+    for (n, row) in rows.chunks_exact(k).enumerate() {
+        let (oh, ow) = (n / g.w_out, n % g.w_out);
+        let mut tap = 0;
+        for c in 0..g.c_per_group() {
+            for i in 0..g.k_h {
+                let ih = (oh * g.stride.h + i * g.dilation.h) as isize - g.padding.h as isize;
+                for j in 0..g.k_w {
+                    let iw = (ow * g.stride.w + j * g.dilation.w) as isize - g.padding.w as isize;
+                    if ih >= 0 && ih < h && iw >= 0 && iw < w {
+                        dx[(c * g.h + ih as usize) * g.w + iw as usize] += row[tap];
+                    }
+                    tap += 1;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +216,42 @@ mod tests {
         // every position in the padding: empty
         let (lo, hi) = valid_range(2, 1, 1, 5, 1);
         assert!(lo >= hi);
+    }
+
+    /// <im2row(x), r> = <x, row2im(r)> in f64, for padded, strided, dilated geometries
+    /// (the identity that makes row2im the input gradient of im2row).
+    #[test]
+    fn row2im_is_the_adjoint_of_im2row() {
+        let mut rng = StdRng::seed_from_u64(9);
+        for (xs, ws, stride, pad, dil) in [
+            ([1, 3, 7, 6], [4, 3, 3, 3], 1, 1, 1),
+            ([1, 2, 6, 6], [2, 2, 3, 3], 2, 1, 1),
+            ([1, 2, 5, 7], [3, 2, 2, 3], 2, 0, 2),
+            ([1, 4, 6, 6], [8, 4, 1, 1], 2, 0, 1),
+        ] {
+            let p = Conv2dParams {
+                stride: stride.into(),
+                padding: pad.into(),
+                dilation: dil.into(),
+                groups: 1,
+            };
+            let g = p
+                .geometry("conv2d", &Shape::from(xs), &Shape::from(ws))
+                .unwrap();
+            let x = Tensor::<f64>::rand_uniform(xs, -1.0, 1.0, &mut rng);
+            let k = g.col_rows() * g.h_out * g.w_out;
+            let r = Tensor::<f64>::rand_uniform([k], -1.0, 1.0, &mut rng);
+            let mut rows = vec![0.0; k];
+            im2row(x.data(), &g, &mut rows);
+            let mut dx = vec![0.0; x.numel()];
+            row2im(r.data(), &g, &mut dx);
+            let lhs: f64 = rows.iter().zip(r.data()).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.data().iter().zip(&dx).map(|(a, b)| a * b).sum();
+            assert!(
+                (lhs - rhs).abs() < 1e-12 * lhs.abs().max(1.0),
+                "{lhs} vs {rhs}"
+            );
+        }
     }
 
     /// Every lowering agrees between f32 (the vector path where it applies, at every

@@ -26,6 +26,10 @@ pub enum ConvPath {
     /// The weight gradient with the output channels in the vectors' lanes, when they
     /// come in whole vectors.
     DirectLanes,
+    /// im2row over each task's images and one GEMM per task and group, for each of the
+    /// three products: for output planes too small for a vector of positions or for a
+    /// GEMM per image (ResNet-18's last stages: 6×6 and 3×3 with 256-512 channels).
+    Batched,
 }
 
 /// The paths of the three products for one geometry, at one level.
@@ -102,7 +106,27 @@ fn choose(key: &Key) -> Selection {
         weight: ConvPath::Lowered,
         plan: None,
     };
-    if !level.is_vector() || key.dtype != DType::F32 || g.stride.w != 1 {
+    let batched = Selection {
+        forward: ConvPath::Batched,
+        input: ConvPath::Batched,
+        weight: ConvPath::Batched,
+        ..lowered.clone()
+    };
+    if key.forced == Some(ConvPath::Batched) {
+        return batched;
+    }
+    if !level.is_vector() || key.dtype != DType::F32 {
+        return lowered;
+    }
+    // Small output planes (ResNet-18's 6×6 and 3×3 stages) leave most lanes of a vector
+    // of positions idle, and a GEMM per image has n = plane; strided 1×1 shortcuts read
+    // one input in four. One GEMM over a task's images does all three products at 2-4×
+    // the direct paths' rate there (bench_convs --model resnet18, AVX-512, one thread).
+    let strided_pointwise = g.k_h == 1 && g.k_w == 1 && (g.stride.h > 1 || g.stride.w > 1);
+    if key.forced.is_none() && (g.h_out * g.w_out < 64 || strided_pointwise) {
+        return batched;
+    }
+    if g.stride.w != 1 {
         return lowered;
     }
     let Some(plan) = Plan::new(g, level) else {
