@@ -42,11 +42,11 @@ pub use kiln_nn::{
     accuracy, Accuracy, Activation, AdaDelta, AdaGrad, Adam, AdamW, AvgPool2D, BatchNorm, Block,
     BlockCell, BlockExt, CompositeEvalMetric, Concatenate, Conv2D, CosineScheduler, CrossEntropy,
     DataParallel, Dense, Dropout, FactorScheduler, Flatten, GlobalAvgPool2D, GlobalMaxPool2D,
-    HingeLoss, HuberLoss, Identity, Init, KLDivLoss, L1Loss, L2Loss, Labels, LabelsRef,
-    LeakyReLU, Loss, LossMetric, LrScheduler, MaxPool2D, Metric, MetricUpdate, MultiFactorScheduler, Nag,
+    HingeLoss, HuberLoss, Identity, Init, KLDivLoss, L1Loss, L2Loss, Labels, LabelsRef, LeakyReLU,
+    Loss, LossMetric, LrScheduler, MaxPool2D, Metric, MetricUpdate, MultiFactorScheduler, Nag,
     NnError, Optimizer, PReLU, Parameter, Perplexity, PolyScheduler, RmsProp, Sequential, Sgd,
-    SigmoidBCELoss, SigmoidBinaryCrossEntropyLoss, SoftmaxCELoss, SoftmaxCrossEntropyLoss,
-    Swish, TopKAccuracy, Trainer, Warmup, ELU, F1, GELU, MAE, MSE, RMSE, SELU,
+    SigmoidBCELoss, SigmoidBinaryCrossEntropyLoss, SoftmaxCELoss, SoftmaxCrossEntropyLoss, Swish,
+    TopKAccuracy, Trainer, Warmup, ELU, F1, GELU, MAE, MSE, RMSE, SELU,
 };
 pub use kiln_tensor::rand::rngs::StdRng;
 pub use kiln_tensor::rand::{Rng, RngExt, SeedableRng};

@@ -189,7 +189,11 @@ fn a_file_loads_only_into_the_architecture_it_was_saved_from() {
         &state,
         &params,
         &trainer,
-        TrainingProgress { epoch: 1, batches: 0, seed: 0 },
+        TrainingProgress {
+            epoch: 1,
+            batches: 0,
+            seed: 0,
+        },
     )
     .unwrap();
     let relu_params = relu.collect_params();

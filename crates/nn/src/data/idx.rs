@@ -99,7 +99,9 @@ fn read_exact(
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let file = File::open(path).map_err(|source| NnError::io("reading", path, source))?;
     let mut reader = BufReader::new(file);
-    let head = reader.fill_buf().map_err(|source| NnError::io("reading", path, source))?;
+    let head = reader
+        .fill_buf()
+        .map_err(|source| NnError::io("reading", path, source))?;
     let parsed = if head.starts_with(&[0x1f, 0x8b]) {
         parse_idx(GzDecoder::new(reader))
     } else {

@@ -9,8 +9,8 @@ use crate::error::{NnError, Result};
 use crate::labels::Labels;
 use kiln_tensor::rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use kiln_tensor::{Float, Tensor};
-use std::sync::{Mutex, OnceLock};
 use std::ops::Range;
+use std::sync::{Mutex, OnceLock};
 
 /// What to do with the samples left over when the dataset does not divide into batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
