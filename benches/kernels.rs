@@ -12,6 +12,7 @@
 //!     cargo bench --bench kernels -- avx2               # one level
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kiln::autograd::Var;
 use kiln::tensor::conv2d::{conv2d, conv2d_backward_input, conv2d_backward_weight, Conv2dParams};
 use kiln::tensor::matmul::{gemm, MatMut, MatRef};
 use kiln::tensor::pool2d::{max_pool2d_backward, max_pool2d_with_argmax};
@@ -90,38 +91,73 @@ fn pooling_and_sigmoid(c: &mut Criterion) {
     group.finish();
 }
 
+/// `out = x·Wᵀ` for x (m × k) and a Dense weight W (n × k), both row-major: Dense's
+/// forward product, W read through a transposed view as the layer reads it.
+fn dense_forward(x: &Tensor<f32>, w: &Tensor<f32>, out: &mut [f32]) {
+    let (m, k, n) = (x.dims()[0], x.dims()[1], w.dims()[0]);
+    gemm(
+        1.0,
+        MatRef::new(x.data(), m, k),
+        MatRef::new(w.data(), n, k).t(),
+        0.0,
+        MatMut::new(out, m, n),
+    )
+}
+
 fn matrix_products(c: &mut Criterion) {
     let mut group = c.benchmark_group("sgemm");
-    // (m, k, n): LeNet's dense layers at batch 256 (forward x·Wᵀ), and a large square one
-    for (m, k, n) in [
-        (256, 256, 120),
-        (256, 120, 84),
-        (256, 84, 10),
-        (1024, 1024, 1024),
-    ] {
-        let (a, b) = (rand(&[m, k], 6), rand(&[k, n], 7));
+    // (m, k, n): LeNet's dense layers at batch 256, each y (m × n) = x (m × k) · Wᵀ with
+    // the weight W (n × k) row-major, as `Dense` multiplies (checked against it below)
+    for (m, k, n) in [(256, 256, 120), (256, 120, 84), (256, 84, 10)] {
+        let (x, w) = (rand(&[m, k], 6), rand(&[n, k], 7));
         let mut out = vec![0.0f32; m * n];
+        dense_forward(&x, &w, &mut out);
+        let layer = Var::constant(x.clone()).dense(&Var::constant(w.clone()), None);
+        assert_eq!(
+            layer
+                .expect("a dense product of fitting shapes")
+                .value()
+                .data(),
+            &out[..],
+            "the bench's product is not the one Dense computes"
+        );
         group.throughput(Throughput::Elements((2 * m * k * n) as u64));
         for level in Level::supported() {
             group.bench_function(
-                BenchmarkId::from_parameter(format!("{m}x{k}x{n}/{level}")),
+                BenchmarkId::new("dense_forward_x_wt", format!("{m}x{k}x{n}/{level}")),
                 |bench| {
                     bench.iter(|| {
-                        with_level(level, || {
-                            gemm(
-                                1.0,
-                                MatRef::new(a.data(), m, k),
-                                MatRef::new(b.data(), k, n),
-                                0.0,
-                                MatMut::new(&mut out, m, n),
-                            )
-                        })
-                        .unwrap();
+                        with_level(level, || dense_forward(black_box(&x), &w, &mut out)).unwrap();
                         black_box(&out);
                     })
                 },
             );
         }
+    }
+    // a large square product of two row-major matrices, A·B: GEMM's own ceiling
+    let (m, k, n) = (1024, 1024, 1024);
+    let (a, b) = (rand(&[m, k], 6), rand(&[k, n], 7));
+    let mut out = vec![0.0f32; m * n];
+    group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+    for level in Level::supported() {
+        group.bench_function(
+            BenchmarkId::new("row_major_a_b", format!("{m}x{k}x{n}/{level}")),
+            |bench| {
+                bench.iter(|| {
+                    with_level(level, || {
+                        gemm(
+                            1.0,
+                            MatRef::new(a.data(), m, k),
+                            MatRef::new(b.data(), k, n),
+                            0.0,
+                            MatMut::new(&mut out, m, n),
+                        )
+                    })
+                    .unwrap();
+                    black_box(&out);
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -3,11 +3,22 @@
 //!
 //!     cargo run --release --example channels
 
+mod common;
+
 use kiln::tensor::conv2d::{conv2d, Conv2dParams};
 use kiln::tensor::rand::{rngs::StdRng, SeedableRng};
 use kiln::tensor::Tensor;
 use std::error::Error;
 use std::fmt::Write;
+
+#[allow(dead_code)]
+const USAGE: &str = "\
+D2L 6.4: multiple input and output channels, and the 1×1 convolution as a matrix
+product over channels: prints the book's numbers.
+
+usage: cargo run --release --example channels [-- --help]
+
+It takes no flags.";
 
 /// Everything the section prints.
 pub fn run() -> Result<String, Box<dyn Error>> {
@@ -56,6 +67,7 @@ pub fn run() -> Result<String, Box<dyn Error>> {
 
 #[allow(dead_code)]
 fn main() -> Result<(), Box<dyn Error>> {
+    common::Args::parse(USAGE, &[]);
     print!("{}", run()?);
     Ok(())
 }

@@ -11,6 +11,15 @@ use kiln::tensor::Tensor;
 use std::error::Error;
 use std::fmt::Write;
 
+#[allow(dead_code)]
+const USAGE: &str = "\
+D2L 6.2: the cross-correlation operation, true convolution beside it, and edge
+detection with a 1×2 kernel: prints the book's numbers.
+
+usage: cargo run --release --example cross_correlation [-- --help]
+
+It takes no flags.";
+
 /// Everything the section prints.
 pub fn run() -> Result<String, Box<dyn Error>> {
     let mut out = String::new();
@@ -43,6 +52,7 @@ pub fn run() -> Result<String, Box<dyn Error>> {
 
 #[allow(dead_code)]
 fn main() -> Result<(), Box<dyn Error>> {
+    common::Args::parse(USAGE, &[]);
     print!("{}", run()?);
     Ok(())
 }

@@ -11,6 +11,16 @@ use kiln::tensor::conv2d::reference::corr2d;
 use kiln::tensor::rand::{rngs::StdRng, SeedableRng};
 use kiln::tensor::{Conv2dParams, Tensor};
 
+#[allow(dead_code)]
+const USAGE: &str = "\
+D2L 6.2.4: learns the edge detector [[1, -1]] from an image and its edges alone, by
+gradient descent on the squared error (10 steps, lr 0.03, seed 0), printing the loss
+every 2 steps and the learned kernel.
+
+usage: cargo run --release --example learn_kernel [-- --help]
+
+It takes no flags.";
+
 /// Learns a 1×2 kernel from `X` and `Y = corr2d(X, [[1, −1]])` with `steps` steps of
 /// gradient descent at learning rate `lr`, starting from Uniform(−0.07, 0.07) (Gluon's
 /// default initializer) drawn from `seed`. Returns the loss of every step and the kernel.
@@ -42,6 +52,7 @@ pub fn learn_kernel(seed: u64, steps: usize, lr: f32) -> Result<(Vec<f32>, Tenso
 
 #[allow(dead_code)]
 fn main() -> Result<()> {
+    common::Args::parse(USAGE, &[]);
     let (losses, kernel) = learn_kernel(0, 10, 3e-2)?;
     for (i, loss) in losses.iter().enumerate().skip(1).step_by(2) {
         println!("batch {}, loss {loss:.3}", i + 1);

@@ -3,10 +3,20 @@
 //!
 //!     cargo run --release --example padding_stride
 
+mod common;
+
 use kiln::nn::{BlockExt, Conv2D, Init};
 use kiln::tensor::Tensor;
 use std::error::Error;
 use std::fmt::Write;
+
+#[allow(dead_code)]
+const USAGE: &str = "\
+D2L 6.3: the output shapes of Conv2D layers with padding and stride on an 8×8 input.
+
+usage: cargo run --release --example padding_stride [-- --help]
+
+It takes no flags.";
 
 /// The book's `comp_conv2d`: the (h, w) of `conv` applied to an 8×8 input.
 fn comp_conv2d(conv: Conv2D<f32>) -> Result<(usize, usize), Box<dyn Error>> {
@@ -41,6 +51,7 @@ pub fn run() -> Result<String, Box<dyn Error>> {
 
 #[allow(dead_code)]
 fn main() -> Result<(), Box<dyn Error>> {
+    common::Args::parse(USAGE, &[]);
     print!("{}", run()?);
     Ok(())
 }

@@ -2,10 +2,21 @@
 //!
 //!     cargo run --release --example pooling
 
+mod common;
+
 use kiln::tensor::pool2d::{avg_pool2d, max_pool2d};
 use kiln::tensor::{Pool2dParams, Tensor};
 use std::error::Error;
 use std::fmt::Write;
+
+#[allow(dead_code)]
+const USAGE: &str = "\
+D2L 6.5: max and average pooling, padding and stride, and pooling per channel:
+prints the book's numbers.
+
+usage: cargo run --release --example pooling [-- --help]
+
+It takes no flags.";
 
 /// Everything the section prints.
 pub fn run() -> Result<String, Box<dyn Error>> {
@@ -59,6 +70,7 @@ pub fn run() -> Result<String, Box<dyn Error>> {
 
 #[allow(dead_code)]
 fn main() -> Result<(), Box<dyn Error>> {
+    common::Args::parse(USAGE, &[]);
     print!("{}", run()?);
     Ok(())
 }

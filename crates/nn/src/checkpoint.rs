@@ -54,8 +54,10 @@ pub struct TensorRecord {
     /// Structural path (`0.weight`) or another key.
     pub name: String,
     /// Dimensions.
+    #[serde(deserialize_with = "grown")]
     pub shape: Vec<u64>,
     /// `shape.numel() · dtype size` bytes, little-endian.
+    #[serde(deserialize_with = "grown")]
     pub data: Vec<u8>,
 }
 
@@ -117,6 +119,7 @@ impl TensorRecord {
 #[derive(Serialize, Deserialize)]
 struct ParamsBody {
     dtype: String,
+    #[serde(deserialize_with = "grown")]
     params: Vec<TensorRecord>,
 }
 
@@ -124,8 +127,40 @@ struct ParamsBody {
 /// version before held.
 #[derive(Serialize, Deserialize)]
 struct WithArchitecture<B> {
+    #[serde(deserialize_with = "grown")]
     architecture: Vec<BlockRecord>,
     body: B,
+}
+
+/// Deserializes a vector without trusting its length field: serde's own `Vec` reserves
+/// up to 1 MiB for whatever length a file claims (8 bytes claiming 2⁵⁶ records did, in
+/// a 36-byte file), so this one reserves at most 4 KiB up front and grows with the
+/// elements actually decoded, each of which consumes bytes of the file. Memory then
+/// stays within a small multiple of the file's size.
+fn grown<'de, D, T>(deserializer: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Grown<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Grown<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Vec<T>, A::Error> {
+            let most = 4096 / std::mem::size_of::<T>().max(1);
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(most));
+            while let Some(v) = seq.next_element()? {
+                out.push(v);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_seq(Grown(std::marker::PhantomData))
 }
 
 /// FNV-1a, 64-bit: detects damaged bodies (not an authenticity check).
@@ -140,9 +175,10 @@ fn bincode_config(
     bincode::config::standard().with_fixed_int_encoding()
 }
 
-/// Decodes a body, letting it claim (allocate) at most the next power of two above its own
-/// size: a length field that lies cannot make the decoder allocate more than twice the
-/// file. (bincode's limit is a constant, hence the ladder.)
+/// Decodes a body, letting a string claim (allocate) at most the next power of two above
+/// the body's size (at least 64 KiB): a length field that lies cannot make the decoder
+/// allocate more than twice the file for it. (bincode's limit is a constant, hence the
+/// ladder.) Vectors are read by [`grown`], which bincode's limit does not cover.
 fn decode_limited<D: DeserializeOwned>(
     payload: &[u8],
 ) -> std::result::Result<(D, usize), bincode::error::DecodeError> {
@@ -437,18 +473,21 @@ struct ParamStateRecord {
     /// Updates applied to it; `None` before the first.
     count: Option<u64>,
     /// The optimizer's tensors, each named `{key}:{state name}` (`0.weight:mean`).
+    #[serde(deserialize_with = "grown")]
     tensors: Vec<TensorRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct StateBody {
     dtype: String,
+    #[serde(deserialize_with = "grown")]
     params: Vec<TensorRecord>,
     /// The optimizer's name (`Adam`).
     optimizer: String,
     /// The optimizer's own learning rate (a schedule's rate is a function of `num_update`).
     learning_rate: f64,
     /// One entry per parameter the trainer trains, in its order.
+    #[serde(deserialize_with = "grown")]
     states: Vec<ParamStateRecord>,
     /// Gluon's `num_update` and `begin_num_update`.
     num_update: u64,
@@ -466,6 +505,16 @@ pub fn save_training_state<T: Float>(
     trainer: &Trainer<T>,
     progress: TrainingProgress,
 ) -> Result<()> {
+    let bytes = encode_training_state(params, trainer, progress)?;
+    atomic_write(path, |w| w.write_all(&bytes))
+}
+
+/// The bytes of a training-state file, as [`save_training_state`] writes them.
+pub fn encode_training_state<T: Float>(
+    params: &ParameterDict<T>,
+    trainer: &Trainer<T>,
+    progress: TrainingProgress,
+) -> Result<Vec<u8>> {
     let mut records = Vec::with_capacity(params.len());
     for (key, p) in params.iter() {
         records.push(TensorRecord::new(key, p.data()?.as_ref()));
@@ -499,9 +548,7 @@ pub fn save_training_state<T: Float>(
         architecture: params.architecture(),
         body,
     };
-    let bytes =
-        encode_file(STATE_MAGIC, &body).map_err(|e| NnError::invalid("save_training_state", e))?;
-    atomic_write(path, |w| w.write_all(&bytes))
+    encode_file(STATE_MAGIC, &body).map_err(|e| NnError::invalid("save_training_state", e))
 }
 
 /// Loads the parameters of a parameter file ([`save_parameters`]) or of a training-state
@@ -509,17 +556,23 @@ pub fn save_training_state<T: Float>(
 /// checkpoint is evaluated. Every name and shape is checked before any value changes.
 pub fn load_weights<T: Float>(params: &ParameterDict<T>, path: &Path) -> Result<()> {
     let bytes = fs::read(path).map_err(|source| NnError::io("reading", path, source))?;
-    let bad = |message: String| NnError::Checkpoint {
+    decode_weights(params, &bytes).map_err(|message| NnError::Checkpoint {
         path: path.to_path_buf(),
         message,
-    };
+    })
+}
+
+/// [`load_weights`] from bytes in memory; the error is a message about the file.
+pub fn decode_weights<T: Float>(
+    params: &ParameterDict<T>,
+    bytes: &[u8],
+) -> std::result::Result<(), String> {
     if bytes.starts_with(&STATE_MAGIC) {
-        let (architecture, body): (_, StateBody) =
-            decode_versioned(STATE_MAGIC, &bytes).map_err(bad)?;
-        check_network(params, &body.dtype, architecture.as_deref()).map_err(bad)?;
-        set_parameters(params, &body.params).map_err(bad)
+        let (architecture, body): (_, StateBody) = decode_versioned(STATE_MAGIC, bytes)?;
+        check_network(params, &body.dtype, architecture.as_deref())?;
+        set_parameters(params, &body.params)
     } else {
-        decode_parameters(params, &bytes).map_err(bad)
+        decode_parameters(params, bytes)
     }
 }
 
@@ -532,18 +585,27 @@ pub fn load_training_state<T: Float>(
     params: &ParameterDict<T>,
     trainer: &mut Trainer<T>,
 ) -> Result<TrainingProgress> {
-    let bad = |message: String| NnError::Checkpoint {
+    let bytes = fs::read(path).map_err(|source| NnError::io("reading", path, source))?;
+    decode_training_state(&bytes, params, trainer).map_err(|message| NnError::Checkpoint {
         path: path.to_path_buf(),
         message,
-    };
-    let bytes = fs::read(path).map_err(|source| NnError::io("reading", path, source))?;
-    let (architecture, body): (_, StateBody) =
-        decode_versioned(STATE_MAGIC, &bytes).map_err(bad)?;
-    check_network(params, &body.dtype, architecture.as_deref()).map_err(bad)?;
-    let states = optimizer_states(&body, trainer).map_err(bad)?;
-    trainer.check_states(&states).map_err(bad)?;
-    set_parameters(params, &body.params).map_err(bad)?;
-    trainer.set_states(states, body.num_update, body.begin_num_update)?;
+    })
+}
+
+/// [`load_training_state`] from bytes in memory; the error is a message about the file.
+pub fn decode_training_state<T: Float>(
+    bytes: &[u8],
+    params: &ParameterDict<T>,
+    trainer: &mut Trainer<T>,
+) -> std::result::Result<TrainingProgress, String> {
+    let (architecture, body): (_, StateBody) = decode_versioned(STATE_MAGIC, bytes)?;
+    check_network(params, &body.dtype, architecture.as_deref())?;
+    let states = optimizer_states(&body, trainer)?;
+    trainer.check_states(&states)?;
+    set_parameters(params, &body.params)?;
+    trainer
+        .set_states(states, body.num_update, body.begin_num_update)
+        .map_err(|e| e.to_string())?;
     trainer.restore_optimizer_learning_rate(body.learning_rate);
     Ok(body.progress)
 }

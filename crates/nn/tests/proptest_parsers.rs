@@ -1,17 +1,30 @@
-//! The parsers of untrusted bytes (IDX and CIFAR-10 data files, checkpoints) and the
-//! constructors of datasets and images from claimed sizes, on random and mutated input:
-//! every input gives a value or a clear error, never a panic, in bounded time and memory (a
-//! counting allocator watches the peak).
+//! The parsers of untrusted bytes (IDX and CIFAR-10 data files, the MNIST and CIFAR-10
+//! folder loaders, checkpoints: raw, and bodies framed with a correct header and checksum)
+//! and the constructors of datasets and images from claimed sizes, on random and mutated
+//! input: every input gives a value or a clear error, never a panic, in bounded time and
+//! memory (a counting allocator watches the peak). The fuzz targets in `fuzz/` run the
+//! same decoders for longer; these always run, in a few seconds.
 
 use flate2::{write::GzEncoder, Compression};
-use kiln_nn::checkpoint::{decode_parameters, encode_parameters};
-use kiln_nn::data::{parse_cifar_batch, parse_idx, resize_linear, Image, ImageDataset};
-use kiln_nn::{BlockExt, Conv2D, Dense, Init, Sequential};
+use kiln_autograd::Tape;
+use kiln_nn::checkpoint::{
+    decode_parameters, decode_training_state, decode_weights, encode_parameters,
+    encode_training_state, frame, TrainingProgress, PARAMS_MAGIC, STATE_MAGIC,
+};
+use kiln_nn::data::{
+    parse_cifar_batch, parse_idx, resize_linear, Cifar10, Image, ImageDataset, Mnist,
+};
+use kiln_nn::{
+    Adam, BatchNorm, Block, BlockExt, Conv2D, Dense, Init, MaxPool2D, Sequential, Trainer,
+};
+use kiln_tensor::Tensor;
 use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Counts live and peak heap bytes.
@@ -225,5 +238,241 @@ proptest! {
                 prop_assert_eq!(hwc, [dims[0], dims[1], c]);
             }
         }
+    }
+}
+
+/// A network of every kind of parameter a checkpoint holds, its shapes deferred (a file
+/// it loads decides them), as the fuzz targets build it.
+fn deferred_net() -> Sequential<f32> {
+    Sequential::new()
+        .add(Conv2D::new(2, 3))
+        .add(BatchNorm::new())
+        .add(MaxPool2D::new(2))
+        .add(Dense::new(3))
+}
+
+/// The bodies (past the 28-byte header) of a valid parameter file and a valid
+/// training-state file (Adam, after one step) of [`deferred_net`].
+fn valid_bodies() -> &'static (Vec<u8>, Vec<u8>) {
+    static BODIES: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    BODIES.get_or_init(|| {
+        let net = deferred_net();
+        net.initialize(&Init::xavier(), 0).unwrap();
+        let mut trainer = Trainer::new(net.collect_params(), Adam::new(0.01));
+        let x = Tensor::from_vec((0..36).map(|i| i as f32 / 36.0).collect(), [1, 1, 6, 6]);
+        let tape = Tape::new();
+        let y = net.forward(&tape.constant(x.unwrap())).unwrap();
+        y.sum().unwrap().backward().unwrap();
+        trainer.step(1).unwrap();
+        let progress = TrainingProgress {
+            epoch: 1,
+            batches: 0,
+            seed: 7,
+        };
+        let params = encode_parameters(&net.collect_params()).unwrap();
+        let state = encode_training_state(&net.collect_params(), &trainer, progress).unwrap();
+        (params[28..].to_vec(), state[28..].to_vec())
+    })
+}
+
+/// Decodes `file` as a parameter file, as weights and as a training state into fresh
+/// deferred networks; each network a file loaded into then runs a forward pass (a value
+/// or an error). Returns whether the parameter and the state decoders accepted it.
+fn decode_all(file: &[u8]) -> (bool, bool) {
+    let run = |net: &Sequential<f32>| {
+        let c = net
+            .collect_params()
+            .get("0.weight")
+            .and_then(|w| w.data().ok())
+            .map(|w| w.dims()[1]);
+        if let Some(c) = c.filter(|&c| (1..=64).contains(&c)) {
+            let _ = net.predict(&Tensor::zeros([1, c, 6, 6]));
+        }
+    };
+    let net = deferred_net();
+    let params = decode_parameters(&net.collect_params(), file).is_ok();
+    if params {
+        run(&net);
+    }
+    let net = deferred_net();
+    if decode_weights(&net.collect_params(), file).is_ok() {
+        run(&net);
+    }
+    let net = deferred_net();
+    let mut trainer = Trainer::new(net.collect_params(), Adam::new(0.01));
+    let state = decode_training_state(file, &net.collect_params(), &mut trainer).is_ok();
+    if state {
+        run(&net);
+    }
+    (params, state)
+}
+
+/// Edits of `body`: positions overwritten, bytes inserted, then possibly truncated.
+fn edited(body: &'static [u8]) -> impl Strategy<Value = Vec<u8>> {
+    let len = body.len();
+    (
+        prop::collection::vec((0..len, any::<u8>()), 0..6),
+        prop::collection::vec((0..=len, any::<u8>()), 0..3),
+        prop_oneof![Just(len), 0..=len],
+    )
+        .prop_map(move |(edits, inserts, keep)| {
+            let mut b = body.to_vec();
+            for (i, v) in edits {
+                b[i] = v;
+            }
+            for (i, v) in inserts {
+                b.insert(i.min(b.len()), v);
+            }
+            b.truncate(keep);
+            b
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn checkpoint_random_bodies_with_a_correct_header(
+        body in prop::collection::vec(any::<u8>(), 0..256),
+        kind in 0usize..4,
+    ) {
+        // every version read, under both magics: the body reaches the decoder
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (magic, version) = [(PARAMS_MAGIC, 1), (PARAMS_MAGIC, 2), (STATE_MAGIC, 3), (STATE_MAGIC, 4)][kind];
+        let file = frame(magic, version, &body);
+        bounded(1 << 20, || decode_all(&file))?;
+    }
+
+    #[test]
+    fn checkpoint_edited_bodies_with_a_correct_header(
+        params in edited(&valid_bodies().0),
+        state in edited(&valid_bodies().1),
+    ) {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (good_params, good_state) = valid_bodies();
+        let (p, _) = bounded(1 << 22, || decode_all(&frame(PARAMS_MAGIC, 2, &params)))?;
+        let (_, s) = bounded(1 << 22, || decode_all(&frame(STATE_MAGIC, 4, &state)))?;
+        // the bodies as written load (an edit may leave a body valid: a weight's value)
+        prop_assert!(p || params != *good_params);
+        prop_assert!(s || state != *good_state);
+    }
+}
+
+/// An empty folder of this test process's own.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-proptest-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An IDX header of `dims` then `data`.
+fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    dims.iter()
+        .for_each(|d| out.extend_from_slice(&d.to_be_bytes()));
+    out.extend_from_slice(data);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn mnist_folders(
+        image_dims in prop::collection::vec(0u32..5, 1..5),
+        label_dims in prop::collection::vec(0u32..5, 1..3),
+        image_bytes in prop::collection::vec(any::<u8>(), 0..120),
+        labels in prop::collection::vec(0u8..12, 0..6),
+        (gzip_images, gzip_labels, dotted, train) in any::<(bool, bool, bool, bool)>(),
+    ) {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = scratch("mnist");
+        let (images, label_stem) = if train {
+            ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+        } else {
+            ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+        };
+        for (stem, bytes, zipped) in [
+            (images, idx_bytes(&image_dims, &image_bytes), gzip_images),
+            (label_stem, idx_bytes(&label_dims, &labels), gzip_labels),
+        ] {
+            let name = if dotted { stem.replace("-idx", ".idx") } else { stem.to_string() };
+            let (name, bytes) = if zipped { (name + ".gz", gzip(&bytes)) } else { (name, bytes) };
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let out = bounded(1 << 20, || Mnist::new(&dir, train).map(Mnist::into_inner))?;
+        // the loader's contract, independently: two whole files, images (N, H, W) with
+        // H, W > 0, N labels below 10
+        let product = |d: &[u32]| d.iter().map(|&x| x as usize).product::<usize>();
+        let expected = image_dims.len() == 3
+            && image_dims[1] > 0
+            && image_dims[2] > 0
+            && product(&image_dims) == image_bytes.len()
+            && label_dims.len() == 1
+            && product(&label_dims) == labels.len()
+            && label_dims[0] == image_dims[0]
+            && labels.iter().all(|&l| l < 10);
+        prop_assert_eq!(out.is_ok(), expected, "{:?}", out.as_ref().err());
+        if let Ok(data) = out {
+            prop_assert_eq!(data.len(), labels.len());
+            prop_assert_eq!(data.image_shape(), [1, image_dims[1] as usize, image_dims[2] as usize]);
+            for i in 0..data.len() {
+                prop_assert_eq!(data.label(i), labels[i] as usize);
+                let size = data.image(i).len();
+                prop_assert_eq!(data.image(i), &image_bytes[i * size..(i + 1) * size]);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn cifar_folders(bytes in mutated(cifar_file(2)), nested in any::<bool>()) {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = scratch("cifar");
+        let at = if nested { dir.join("cifar-10-batches-bin") } else { dir.clone() };
+        std::fs::create_dir_all(&at).unwrap();
+        std::fs::write(at.join("test_batch.bin"), &bytes).unwrap();
+        let out = bounded(1 << 20, || Cifar10::new(&dir, false).map(Cifar10::into_inner))?;
+        let parsed = parse_cifar_batch(&bytes[..]);
+        prop_assert_eq!(out.is_ok(), parsed.is_ok());
+        if let (Ok(set), Ok(batch)) = (out, parsed) {
+            prop_assert_eq!(set.len(), batch.labels.len());
+            prop_assert_eq!(set.image(0), &batch.images[..3072]);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_length_field_reserves_no_memory_for_what_it_claims() {
+    // found by `checkpoint_random_bodies_with_a_correct_header`: 8 bytes claiming 2⁵⁶
+    // architecture records made serde reserve 1 MiB (its cap), from a 36-byte file
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let huge = (1u64 << 56).to_le_bytes();
+    let string = |s: &str| [&(s.len() as u64).to_le_bytes()[..], s.as_bytes()].concat();
+    let claims: [(u32, Vec<u8>); 3] = [
+        // the architecture's vector
+        (2, huge.to_vec()),
+        // version 1: the dtype, then the parameters' vector
+        (1, [string("float32"), huge.to_vec()].concat()),
+        // version 1: one record named "w", then its shape's vector
+        (
+            1,
+            [
+                string("float32"),
+                1u64.to_le_bytes().to_vec(),
+                string("w"),
+                huge.to_vec(),
+            ]
+            .concat(),
+        ),
+    ];
+    for (version, body) in claims {
+        let file = frame(PARAMS_MAGIC, version, &body);
+        let params = deferred_net().collect_params();
+        let out = bounded(16 << 10, || decode_parameters(&params, &file));
+        let out = out.unwrap_or_else(|e| panic!("version {version}, {} bytes: {e}", file.len()));
+        assert!(out.unwrap_err().starts_with("undecodable body"));
     }
 }
