@@ -239,19 +239,27 @@ impl Namer {
     }
 }
 
-/// The address of a block, which identifies it while it is borrowed (blocks live in
-/// their containers' boxes and do not move).
-pub(crate) fn address<T: Float>(block: &dyn Block<T>) -> usize {
-    block as *const dyn Block<T> as *const () as usize
+/// What identifies a block while it is borrowed (blocks live in their containers' boxes
+/// and do not move): its address and its size. The address alone does not: a user block
+/// and the child it holds as its first field (a `DenseBlock` and its `Sequential`) can
+/// share one, and the child's name then replaced the block's in summaries.
+pub(crate) type BlockId = (usize, usize);
+
+/// The [`BlockId`] of `block`.
+pub(crate) fn address<T: Float>(block: &dyn Block<T>) -> BlockId {
+    (
+        block as *const dyn Block<T> as *const () as usize,
+        std::mem::size_of_val(block),
+    )
 }
 
 /// Names every block under `block` and collects its parameters; `names` gets each
-/// block's name by address (for blocks without a [`BlockCell`]).
+/// block's name by [`BlockId`] (for blocks without a [`BlockCell`]).
 fn assign_names<T: Float>(
     block: &dyn Block<T>,
     namer: &mut Namer,
     out: &mut ParameterDict<T>,
-    names: &mut HashMap<usize, String>,
+    names: &mut HashMap<BlockId, String>,
     path: &str,
 ) {
     let name = namer.next(block.prefix());
@@ -277,7 +285,7 @@ fn assign_names<T: Float>(
 /// block's name by address.
 pub(crate) fn name_network<T: Float>(
     block: &dyn Block<T>,
-) -> (ParameterDict<T>, HashMap<usize, String>) {
+) -> (ParameterDict<T>, HashMap<BlockId, String>) {
     let mut dict = ParameterDict {
         entries: Vec::new(),
         blocks: Vec::new(),

@@ -11,8 +11,9 @@
 //! layer grows the field of its input, a dense layer makes it the whole input, and an op
 //! of several inputs (a residual sum, a concatenation) takes the largest of theirs.
 
-use crate::block::{address, name_network, Block};
+use crate::block::{address, name_network, Block, BlockId};
 use crate::error::{NnError, Result};
+use crate::hooks::BlockCell;
 use crate::shape_pass::{Field, ShapeOnly};
 use kiln_autograd::{observe, Var};
 use kiln_tensor::{Float, Hw, Shape};
@@ -69,7 +70,7 @@ pub struct Summary {
 
 /// What a summary in progress keeps.
 struct Tracer {
-    names: HashMap<usize, String>,
+    names: HashMap<BlockId, String>,
     image: bool,
     rows: Vec<Row>,
     /// Rows of the blocks running now, outermost first.
@@ -135,10 +136,11 @@ pub(crate) fn open_row<T: Float>(block: &dyn Block<T>) -> bool {
         let Some(t) = t.as_mut() else {
             return false;
         };
-        let name = t
-            .names
-            .get(&address(block))
-            .cloned()
+        // a block with a cell was just named in it; the others by identity
+        let name = block
+            .cell()
+            .and_then(BlockCell::get)
+            .or_else(|| t.names.get(&address(block)).cloned())
             .unwrap_or_else(|| block.name());
         let row = Row {
             name,

@@ -133,3 +133,60 @@ fn an_input_too_large_for_a_tensor_is_an_error_not_an_abort() {
         "{m}"
     );
 }
+
+/// A user block whose first field is its child, so that both have one address
+/// (`#[repr(C)]` fixes the layout that the compiler chose for the zoo's `DenseBlock`).
+#[repr(C)]
+struct FirstField<T: Float> {
+    inner: Sequential<T>,
+    cell: Option<BlockCell>,
+}
+
+impl<T: Float> Block<T> for FirstField<T> {
+    fn kind(&self) -> &'static str {
+        "FirstField"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "firstfield"
+    }
+
+    fn cell(&self) -> Option<&BlockCell> {
+        self.cell.as_ref()
+    }
+
+    fn forward(&self, x: &Var<T>) -> Result<Var<T>> {
+        self.inner.call(x)
+    }
+
+    fn children(&self) -> Vec<&dyn Block<T>> {
+        vec![&self.inner]
+    }
+}
+
+#[test]
+fn a_block_and_its_first_field_keep_their_own_names() {
+    // DenseNet's summary named each dense block after the Sequential it holds
+    // (sequential1 for denseblock0): rows were named by address alone
+    for cell in [Some(BlockCell::new()), None] {
+        let net = Sequential::<f32>::new().add(FirstField {
+            inner: Sequential::new().add(Conv2D::new(2, 3)),
+            cell,
+        });
+        assert_eq!(
+            &net[0] as *const dyn Block<f32> as *const () as usize,
+            match net[0].children()[..] {
+                [child] => child as *const dyn Block<f32> as *const () as usize,
+                _ => unreachable!(),
+            },
+            "the block and its child share an address"
+        );
+        net.initialize(&Init::xavier(), 0).unwrap();
+        let s = net.summary([1, 1, 5, 5]).unwrap();
+        let names: Vec<(&str, usize)> = s.rows.iter().map(|r| (r.name.as_str(), r.depth)).collect();
+        assert_eq!(
+            names,
+            [("firstfield0", 0), ("sequential1", 1), ("conv0", 2)]
+        );
+    }
+}

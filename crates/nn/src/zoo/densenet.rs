@@ -120,13 +120,38 @@ pub fn transition_block<T: Float>(num_channels: usize) -> Sequential<T> {
 /// # Shapes
 /// (N, 1, 96, 96) → (N, 10); 764,834 parameters.
 pub fn densenet<T: Float>() -> Sequential<T> {
+    densenet_with(64, 32, &[4, 4, 4, 4])
+}
+
+/// DenseNet with the book's variables: a stem of `num_channels`, dense blocks of
+/// `num_convs_in_dense_blocks` convolutions with `growth_rate`, each but the last followed
+/// by a transition block halving the channels (rounded down, as the book's `//`):
+/// `densenet_with(64, 32, &[4, 4, 4, 4])` is [`densenet`]. With four dense blocks, 32×32 is
+/// the smallest input (the stem and the three transitions halve it five times).
+///
+/// ```
+/// use kiln_nn::{zoo::densenet_with, BlockExt, Init};
+/// use kiln_tensor::Tensor;
+/// // 8 channels, growth 4: 8 + 4·4 = 24, halved to 12, 28, 14, 30, 15, then 31
+/// let net = densenet_with::<f32>(8, 4, &[4, 4, 4, 4]);
+/// net.initialize(&Init::xavier(), 0)?;
+/// let s = net.summary([1, 1, 32, 32])?;
+/// let top: Vec<_> = s.rows.iter().filter(|r| r.depth == 0).collect();
+/// assert_eq!(top[10].output.dims(), &[1, 31, 1, 1]);
+/// # Ok::<(), kiln_nn::NnError>(())
+/// ```
+pub fn densenet_with<T: Float>(
+    num_channels: usize,
+    growth_rate: usize,
+    num_convs_in_dense_blocks: &[usize],
+) -> Sequential<T> {
     let mut net = Sequential::new()
-        .add(Conv2D::new(64, 7).strides(2).padding(3))
+        .add(Conv2D::new(num_channels, 7).strides(2).padding(3))
         .add(BatchNorm::new())
         .add(Relu)
         .add(MaxPool2D::new(3).strides(2).padding(1));
-    let (mut num_channels, growth_rate) = (64, 32);
-    let convs = [4, 4, 4, 4];
+    let mut num_channels = num_channels;
+    let convs = num_convs_in_dense_blocks;
     for (i, &num_convs) in convs.iter().enumerate() {
         net.push(DenseBlock::new(num_convs, growth_rate));
         num_channels += num_convs * growth_rate;

@@ -1,5 +1,6 @@
 //! GoogLeNet as D2L 7.4 builds it: Inception blocks of four parallel paths.
 
+use super::Narrow;
 use crate::block::{Block, BlockExt};
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
@@ -98,28 +99,52 @@ impl<T: Float> Block<T> for Inception<T> {
 /// # Shapes
 /// (N, 1, 96, 96) → (N, 10); 5,977,530 parameters.
 pub fn googlenet<T: Float>() -> Sequential<T> {
+    build(Narrow::BOOK)
+}
+
+/// [`googlenet`] with every convolution's channels (each path of each Inception block
+/// included) divided by `ratio`, rounded down, at least 1: `googlenet_narrow(1)` is
+/// `googlenet()`. An error for a ratio of 0. Five halvings take a 32×32 input to 1×1.
+pub fn googlenet_narrow<T: Float>(ratio: usize) -> Result<Sequential<T>> {
+    Ok(build(Narrow::new("googlenet_narrow", ratio)?))
+}
+
+fn build<T: Float>(n: Narrow) -> Sequential<T> {
     let pool = || MaxPool2D::new(3).strides(2).padding(1);
+    let inception = |c1: usize, c2: (usize, usize), c3: (usize, usize), c4: usize| {
+        Inception::new(
+            n.of(c1),
+            (n.of(c2.0), n.of(c2.1)),
+            (n.of(c3.0), n.of(c3.1)),
+            n.of(c4),
+        )
+    };
     let b1 = Sequential::new()
-        .add(Conv2D::new(64, 7).strides(2).padding(3).activation(Relu))
+        .add(
+            Conv2D::new(n.of(64), 7)
+                .strides(2)
+                .padding(3)
+                .activation(Relu),
+        )
         .add(pool());
     let b2 = Sequential::new()
-        .add(Conv2D::new(64, 1).activation(Relu))
-        .add(Conv2D::new(192, 3).padding(1).activation(Relu))
+        .add(Conv2D::new(n.of(64), 1).activation(Relu))
+        .add(Conv2D::new(n.of(192), 3).padding(1).activation(Relu))
         .add(pool());
     let b3 = Sequential::new()
-        .add(Inception::new(64, (96, 128), (16, 32), 32))
-        .add(Inception::new(128, (128, 192), (32, 96), 64))
+        .add(inception(64, (96, 128), (16, 32), 32))
+        .add(inception(128, (128, 192), (32, 96), 64))
         .add(pool());
     let b4 = Sequential::new()
-        .add(Inception::new(192, (96, 208), (16, 48), 64))
-        .add(Inception::new(160, (112, 224), (24, 64), 64))
-        .add(Inception::new(128, (128, 256), (24, 64), 64))
-        .add(Inception::new(112, (144, 288), (32, 64), 64))
-        .add(Inception::new(256, (160, 320), (32, 128), 128))
+        .add(inception(192, (96, 208), (16, 48), 64))
+        .add(inception(160, (112, 224), (24, 64), 64))
+        .add(inception(128, (128, 256), (24, 64), 64))
+        .add(inception(112, (144, 288), (32, 64), 64))
+        .add(inception(256, (160, 320), (32, 128), 128))
         .add(pool());
     let b5 = Sequential::new()
-        .add(Inception::new(256, (160, 320), (32, 128), 128))
-        .add(Inception::new(384, (192, 384), (48, 128), 128))
+        .add(inception(256, (160, 320), (32, 128), 128))
+        .add(inception(384, (192, 384), (48, 128), 128))
         .add(GlobalAvgPool2D::new());
     Sequential::new()
         .add(b1)

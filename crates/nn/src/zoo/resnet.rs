@@ -1,6 +1,7 @@
 //! ResNet-18 as D2L 7.6 builds it: residual blocks of two 3×3 convolutions with batch
 //! normalization, whose input is added back before the last ReLU.
 
+use super::Narrow;
 use crate::block::{Block, BlockExt};
 use crate::error::{NnError, Result};
 use crate::hooks::BlockCell;
@@ -155,15 +156,36 @@ pub fn resnet_block<T: Float>(
 /// (N, 1, 96, 96) → (N, 10): 64×24×24 after the stem, then 64×24×24, 128×12×12, 256×6×6,
 /// 512×3×3, 512×1×1; 11,186,186 parameters.
 pub fn resnet18<T: Float>() -> Sequential<T> {
+    build(Narrow::BOOK)
+}
+
+/// [`resnet18`] with every convolution's channels divided by `ratio` (rounded down, at
+/// least 1): `resnet18_narrow(1)` is `resnet18()`. An error for a ratio of 0.
+///
+/// ```
+/// use kiln_nn::{zoo::resnet18_narrow, BlockExt, Init};
+/// use kiln_tensor::Tensor;
+/// // ratio 16: stages of 4, 8, 16 and 32 channels
+/// let net = resnet18_narrow::<f32>(16)?;
+/// net.initialize(&Init::xavier(), 0)?;
+/// let s = net.summary([1, 1, 32, 32])?;
+/// assert_eq!(s.rows.iter().filter(|r| r.depth == 0).nth(7).unwrap().output.dims(), &[1, 32, 1, 1]);
+/// # Ok::<(), kiln_nn::NnError>(())
+/// ```
+pub fn resnet18_narrow<T: Float>(ratio: usize) -> Result<Sequential<T>> {
+    Ok(build(Narrow::new("resnet18_narrow", ratio)?))
+}
+
+fn build<T: Float>(n: Narrow) -> Sequential<T> {
     Sequential::new()
-        .add(Conv2D::new(64, 7).strides(2).padding(3))
+        .add(Conv2D::new(n.of(64), 7).strides(2).padding(3))
         .add(BatchNorm::new())
         .add(Relu)
         .add(MaxPool2D::new(3).strides(2).padding(1))
-        .add(resnet_block(64, 2, true))
-        .add(resnet_block(128, 2, false))
-        .add(resnet_block(256, 2, false))
-        .add(resnet_block(512, 2, false))
+        .add(resnet_block(n.of(64), 2, true))
+        .add(resnet_block(n.of(128), 2, false))
+        .add(resnet_block(n.of(256), 2, false))
+        .add(resnet_block(n.of(512), 2, false))
         .add(GlobalAvgPool2D::new())
         .add(Dense::new(10))
 }

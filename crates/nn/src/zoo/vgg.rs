@@ -22,13 +22,29 @@ pub fn vgg_block<T: Float>(num_convs: usize, num_channels: usize) -> Sequential<
 /// VGG with the blocks of `conv_arch` ((convolutions, channels) each), then two dense
 /// layers of 4096 with dropout 0.5 and 10 outputs (D2L 7.2's `vgg(conv_arch)`).
 pub fn vgg<T: Float>(conv_arch: &[(usize, usize)]) -> Sequential<T> {
+    vgg_with(conv_arch, 4096)
+}
+
+/// [`vgg`] with hidden dense layers of `dense_units` instead of 4096: with a narrow
+/// `conv_arch`, a VGG small enough to gradient-check.
+///
+/// ```
+/// use kiln_nn::{zoo::vgg_with, BlockExt, Init};
+/// use kiln_tensor::Tensor;
+/// // VGG-11's blocks with 2 to 16 channels; five halvings take 32×32 to 1×1
+/// let net = vgg_with::<f32>(&[(1, 2), (1, 4), (2, 8), (2, 16), (2, 16)], 32);
+/// net.initialize(&Init::xavier(), 0)?;
+/// assert_eq!(net.predict(&Tensor::zeros([2, 1, 32, 32]))?.dims(), &[2, 10]);
+/// # Ok::<(), kiln_nn::NnError>(())
+/// ```
+pub fn vgg_with<T: Float>(conv_arch: &[(usize, usize)], dense_units: usize) -> Sequential<T> {
     let mut net = Sequential::new();
     for &(num_convs, num_channels) in conv_arch {
         net.push(vgg_block(num_convs, num_channels));
     }
-    net.add(Dense::new(4096).activation(Relu))
+    net.add(Dense::new(dense_units).activation(Relu))
         .add(Dropout::new(0.5))
-        .add(Dense::new(4096).activation(Relu))
+        .add(Dense::new(dense_units).activation(Relu))
         .add(Dropout::new(0.5))
         .add(Dense::new(10))
 }
