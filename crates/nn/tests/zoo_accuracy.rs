@@ -96,6 +96,9 @@ fn resnet18_at_32_learns_in_thirty_steps() {
         losses[0],
         start.elapsed().as_secs_f64()
     );
-    assert!(last <= 1.6, "mean loss of the last 10 steps {last}");
+    // 30 steps at lr 0.05 are chaotic enough that rounding moves this mean: 1.28 (AVX-512,
+    // per-image lowering), 1.40 (AVX2), 1.72-1.74 (AVX-512 with the batched lowering, and
+    // the scalar level); a broken BatchNorm or shortcut gives 2.11-2.16
+    assert!(last <= 1.9, "mean loss of the last 10 steps {last}");
     assert!(test_acc >= 0.5, "test acc {test_acc}");
 }
