@@ -9,25 +9,26 @@
 
 mod common;
 
-use common::{line_chart_svg, Args};
+use common::dist::{DistFiles, DistFit, Finished, INTERRUPTED};
+use common::Args;
 use kiln::dist::{agree, check_same, Communicator, DistConfig, DistDataParallel, Reduction};
-use kiln::nn::checkpoint::TrainingProgress;
+use kiln::nn::checkpoint::load_weights;
 use kiln::nn::data::{locate_fashion_mnist, DataLoader, FashionMnist, ImageDataset};
 use kiln::nn::zoo::lenet;
 use kiln::nn::{Activation, BlockExt, Init, Sgd, Trainer};
 use std::error::Error;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 const USAGE: &str = "\
 Trains the book's LeNet on Fashion-MNIST (D2L 6.6) across the ranks mpirun starts.
 
 usage: mpirun -np N lenet_dist [--epochs 5] [--batch-size 256] [--lr LR] [--seed 0]
              [--threads T] [--shards 8] [--activation sigmoid|relu] [--data-dir DIR]
-             [--save runs/lenet.params] [--plot runs/lenet.svg] [--eval CHECKPOINT]
-             [--subset N] [--checkpoint STATE] [--resume STATE]
-             [--reduction shard-order|allreduce] [--timeout 60]
+             [--save runs/lenet.params] [--checkpoint runs/lenet.state]
+             [--plot runs/lenet.svg] [--resume STATE] [--eval CHECKPOINT]
+             [--subset N] [--reduction shard-order|allreduce] [--timeout 60]
 
 The flags of lenet, and: each batch is cut into --shards shards, shared out to the ranks
 in runs and, inside a rank, to its --threads threads (default: the cores divided among the
@@ -35,12 +36,20 @@ ranks of the machine). With the default --reduction shard-order the gradients ar
 in shard order, so any number of ranks gives lenet's numbers with the same --shards, bit
 for bit; allreduce moves less data but is reproducible only for a fixed number of ranks.
 
---subset N trains and tests on the first N images of each set. --checkpoint writes the
-training state (weights, optimizer state, epoch) after every epoch, from rank 0; --resume
-continues such a run, on any number of ranks. --timeout is how long a rank waits for the
-others in a step before it gives up. Every rank must be given the same flags: ranks that
-disagree are refused at the start. Rank 0 reads --eval and --resume files and writes the
-outputs; every rank reads the data.";
+As in lenet, the training state (parameters, optimizer state, progress) is saved to
+--checkpoint (default: --save with the extension .state) at the end of every epoch, and
+--resume STATE continues such a run bit for bit, on any number of ranks (with the same
+flags; --epochs is the total). Ctrl-C finishes the current step on every rank, saves the
+state of the unfinished epoch and exits with status 130: under mpirun, Ctrl-C reaches the
+ranks as SIGTERM a second later and is followed by SIGKILL a second after that (Open MPI's
+odls_base_sigkill_timeout), enough for LeNet's steps; SIGTERM to any one rank does the
+same. --eval loads a parameter file or a training state and reports its test accuracy.
+
+--subset N trains and tests on the first N images of each set. --timeout is how long a
+rank waits for the others in a step before it gives up. Every rank must be given the same
+flags: ranks that disagree are refused at the start. Rank 0 reads --eval and --resume
+files and writes the outputs (checked writable before training); every rank reads the
+data.";
 
 const FLAGS: &[&str] = &[
     "epochs",
@@ -82,8 +91,14 @@ fn start<C: Communicator>(comm: C, args: &Args) {
     let outcome = kiln::tensor::parallel::set_num_threads(threads)
         .map_err(|e| e.to_string())
         .and_then(|()| run(&comm, args, threads).map_err(|e| e.to_string()));
-    if let Err(e) = outcome {
-        fail(comm.rank(), comm.size(), &e);
+    match outcome {
+        Err(e) => fail(comm.rank(), comm.size(), &e),
+        Ok(Finished::Done) => {}
+        Ok(Finished::Interrupted) => {
+            // every rank saved and agreed: close the communicator, then say so
+            drop(comm);
+            std::process::exit(INTERRUPTED)
+        }
     }
 }
 
@@ -100,7 +115,7 @@ fn fail(rank: usize, ranks: usize, error: &str) -> ! {
     std::process::exit(1)
 }
 
-fn run<C: Communicator>(comm: &C, args: &Args, threads: usize) -> Result<(), Box<dyn Error>> {
+fn run<C: Communicator>(comm: &C, args: &Args, threads: usize) -> Result<Finished, Box<dyn Error>> {
     let lead = comm.rank() == 0;
     let epochs: u64 = args.get("epochs", 5);
     let batch_size: usize = args.get("batch-size", 256);
@@ -160,38 +175,27 @@ fn run<C: Communicator>(comm: &C, args: &Args, threads: usize) -> Result<(), Box
 
     if let Some(checkpoint) = args.opt("eval") {
         let loaded = match lead {
-            true => net.load_parameters(&checkpoint),
+            true => load_weights(&net.collect_params(), checkpoint.as_ref()),
             false => Ok(()),
         };
         agree(comm, "loading the checkpoint", loaded)?;
         dist.broadcast_parameters()?;
-        let acc = dist.evaluate_accuracy(test_iter.epoch::<f32>(0))?;
+        let acc = dist.evaluate_accuracy(test_iter.try_epoch::<f32>(0))?;
         if lead {
             println!("test acc {acc:.3}");
         }
-        return Ok(());
+        return Ok(Finished::Done);
     }
 
     if lead {
         println!("{summary}");
     }
     if epochs == 0 {
-        return Ok(());
+        return Ok(Finished::Done);
     }
+    let files = DistFiles::from_args(comm, args, "lenet")?;
     let mut trainer = Trainer::new(net.collect_params(), Sgd::new(lr));
     dist.sync_trainer(&mut trainer)?;
-    let mut first = 0;
-    if let Some(state) = args.opt("resume") {
-        let progress = dist.load_training_state(Path::new(&state), &mut trainer)?;
-        if progress.seed != seed {
-            return Err(format!(
-                "{state} was saved by a run with --seed {}, this one has --seed {seed}",
-                progress.seed
-            )
-            .into());
-        }
-        first = progress.epoch;
-    }
     if lead {
         println!(
             "training on {} train / {} test images from {}, batch {batch_size}, lr {lr}, \
@@ -204,73 +208,26 @@ fn run<C: Communicator>(comm: &C, args: &Args, threads: usize) -> Result<(), Box
             reduction.name(),
         );
     }
-    let mut train_iter = DataLoader::new(&train, batch_size)?.shuffle(seed);
-    let mut history = (Vec::new(), Vec::new(), Vec::new());
-    for epoch in first..epochs {
-        let start = Instant::now();
-        let stats = dist.train_epoch(
-            train_iter.epoch::<f32>(epoch),
-            &mut trainer,
-            batch_size,
-            |_| {},
-        )?;
-        let test_acc = dist.evaluate_accuracy(test_iter.epoch::<f32>(0))?;
-        if lead {
-            println!(
-                "epoch {}, loss {:.4}, train acc {:.3}, test acc {:.3}, time {:.1} sec",
-                epoch + 1,
-                stats.loss,
-                stats.train_acc(),
-                test_acc,
-                start.elapsed().as_secs_f64()
-            );
-        }
-        history.0.push(stats.loss);
-        history.1.push(stats.train_acc());
-        history.2.push(test_acc);
-        if let Some(state) = args.opt("checkpoint") {
-            let progress = TrainingProgress {
-                epoch: epoch + 1,
-                batches: 0,
-                seed,
-            };
-            make_parent(comm, Path::new(&state))?;
-            dist.save_training_state(Path::new(&state), &trainer, progress)?;
-        }
-    }
-
-    let save = PathBuf::from(
-        args.opt("save")
-            .unwrap_or_else(|| "runs/lenet.params".into()),
-    );
-    make_parent(comm, &save)?;
-    dist.save_parameters(&save)?;
-    if lead {
-        let plot = PathBuf::from(args.opt("plot").unwrap_or_else(|| "runs/lenet.svg".into()));
-        create_parent(&plot)?;
-        let title = format!(
+    let fit = DistFit {
+        epochs,
+        batch_size,
+        seed,
+        files: &files,
+        resume: args.opt("resume").map(PathBuf::from),
+        title: format!(
             "LeNet ({name}) on Fashion-MNIST, lr {lr}, batch {batch_size}, {} ranks",
             comm.size()
-        );
-        let svg = line_chart_svg(
-            &title,
-            "epoch",
-            &[
-                ("train loss", "#1f77b4", history.0),
-                ("train acc", "#ff7f0e", history.1),
-                ("test acc", "#2ca02c", history.2),
-            ],
-        );
-        std::fs::write(&plot, svg)?;
-        println!(
-            "saved parameters to {} and curves to {}",
-            save.display(),
-            plot.display()
-        );
-    }
+        ),
+    };
+    let finished = fit.run(
+        &dist,
+        &mut trainer,
+        &mut DataLoader::new(&train, batch_size)?.shuffle(seed),
+        &mut test_iter,
+    )?;
     // no rank leaves before rank 0 has written its files
     comm.barrier()?;
-    Ok(())
+    Ok(finished)
 }
 
 /// The dataset's size and an FNV-1a hash of its pixels and labels, so that ranks on
@@ -283,22 +240,4 @@ fn fingerprint(data: &ImageDataset) -> String {
         eat(data.label(i) as u8);
     }
     format!("{} images, {h:016x}", data.len())
-}
-
-/// Rank 0 creates the folder of `path`; a failure is every rank's.
-fn make_parent<C: Communicator>(comm: &C, path: &Path) -> kiln::dist::Result<()> {
-    let made = match comm.rank() {
-        0 => create_parent(path).map_err(|e| {
-            kiln::dist::DistError::invalid(format!("{}", path.display()), e.to_string())
-        }),
-        _ => Ok(()),
-    };
-    agree(comm, "creating the output folder", made)
-}
-
-fn create_parent(path: &Path) -> std::io::Result<()> {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => std::fs::create_dir_all(p),
-        _ => Ok(()),
-    }
 }

@@ -15,11 +15,12 @@ use crate::comm::{gather_bytes, Communicator, Element};
 use crate::error::{DistError, Result};
 use crate::layout::Layout;
 use crate::reduce::{allreduce, shard_order, Flat, Reduction, Slot};
-use crate::wire::{decode, encode, Report, ShardReport};
+use crate::wire::{decode, encode, Message, Report, ShardReport};
 use kiln_autograd::RandomKey;
 use kiln_nn::{Block, BlockExt, DataParallel, Labels, NnError, Parameter, ShardGradient};
 use kiln_tensor::{Float, Tensor};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How a [`DistDataParallel`] shares the work: the shard count (which fixes the
@@ -134,6 +135,10 @@ pub struct DistDataParallel<'n, 'c, T: Float + Element, B: Block<T>, C: Communic
     flat: Flat,
     config: DistConfig,
     times: Cell<StepTimes>,
+    /// This rank's stop request, read at every step (see `stop_on`).
+    stop_flag: Cell<Option<&'static AtomicBool>>,
+    /// Whether some rank's stop request reached every rank (the same on all of them).
+    stopping: Cell<bool>,
 }
 
 impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<'n, 'c, T, B, C> {
@@ -196,6 +201,8 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
             flat: Flat::new(&sizes),
             config,
             times: Cell::new(StepTimes::default()),
+            stop_flag: Cell::new(None),
+            stopping: Cell::new(false),
         };
         dist.broadcast_parameters()?;
         Ok(dist)
@@ -229,6 +236,42 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
     /// Starts counting [`DistDataParallel::step_times`] afresh.
     pub fn reset_step_times(&self) {
         self.times.set(StepTimes::default());
+    }
+
+    /// Makes the training loops end on every rank after the same step once `flag` is set
+    /// on any rank (by a signal handler, say: under `mpirun`, Ctrl-C reaches the ranks as
+    /// SIGTERM, one rank at a time). Each step's exchange carries this rank's flag, so
+    /// the ranks agree on the step to stop after without another message; the flag is
+    /// only read, never cleared.
+    pub fn stop_on(&self, flag: &'static AtomicBool) {
+        self.stop_flag.set(Some(flag));
+    }
+
+    /// Whether a rank's stop request (see [`DistDataParallel::stop_on`]) reached this
+    /// rank in a step or in [`DistDataParallel::agree_to_stop`]: the same on every rank,
+    /// and once true, true for good. [`DistDataParallel::train_epoch_with`] ends after
+    /// the step that made it true.
+    pub fn stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    /// Whether any rank's stop flag is set or a stop was agreed already (a collective:
+    /// one value is summed across the ranks). Every rank gets the same answer; call it
+    /// where the loop could stop between steps, such as at the end of an epoch, since
+    /// a signal may have reached the ranks at different moments.
+    pub fn agree_to_stop(&self) -> Result<bool> {
+        let mine = self.stopping.get() || self.stop_flag_set();
+        let any = self.comm.allreduce_sum(vec![mine as u64])?[0] > 0;
+        if any {
+            self.stopping.set(true);
+        }
+        Ok(any)
+    }
+
+    fn stop_flag_set(&self) -> bool {
+        self.stop_flag
+            .get()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
     /// The layout of a batch of `n` samples over the ranks.
@@ -267,17 +310,26 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
     /// is the whole batch's. Random layers draw from `key` by each sample's index in the
     /// whole batch. A rank's error is every rank's: its own, or [`DistError::Peer`].
     pub fn gradient(&self, part: Part<T>, key: RandomKey) -> Result<StepOutcome<T>> {
-        self.step(part, key, None)
+        self.step(Ok(part), key, None)
     }
 
-    /// [`DistDataParallel::gradient`], with errors naming `step` when known (the
-    /// training loop's).
+    /// [`DistDataParallel::gradient`] of this rank's part, or of the error that kept it
+    /// from reading it (which becomes every rank's), with errors naming `step` when
+    /// known (the training loop's).
     pub(crate) fn step(
         &self,
-        part: Part<T>,
+        part: Result<Part<T>>,
         key: RandomKey,
         step: Option<usize>,
     ) -> Result<StepOutcome<T>> {
+        let part = match part {
+            Ok(part) => part,
+            Err(own) => {
+                // the others are told at this step's exchange, then this rank returns
+                let _ = self.exchange(Some(Err(own.to_string())), None);
+                return Err(own);
+            }
+        };
         let layout = self.layout(part.batch_len);
         let mut times = self.times.get();
         let mut clock = Instant::now();
@@ -296,10 +348,13 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
             }
             Err(e) => Err(e.to_string()),
         };
-        let (mine, reports) = match (local, self.exchange(&report, &layout)) {
+        let (mine, reports) = match (local, self.exchange(Some(report), Some(&layout))) {
             (Err(own), _) => return Err(own),
             (Ok(_), Err(e)) => return Err(e),
-            (Ok(mine), Ok(reports)) => (mine, reports),
+            (Ok(mine), Ok(Some(reports))) => (mine, reports),
+            (Ok(_), Ok(None)) => {
+                return Err(DistError::comm("gradient", "the ranks' batches ran out"))
+            }
         };
         let presence: Vec<Vec<bool>> = reports.iter().map(|r| r.present.clone()).collect();
         if presence.iter().any(|p| p.len() != self.params.len()) {
@@ -372,23 +427,66 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
             })
     }
 
-    /// Every rank's reports, in shard order, or a [`DistError::Peer`] naming the first
-    /// rank that failed (this one included).
+    /// Every rank's reports, in shard order, from this rank's `report` of its part of a
+    /// batch laid out as `layout` (`None`: its batches have run out), and notes whether
+    /// any rank asked to stop. An error when a rank failed ([`DistError::Peer`] naming the
+    /// first, this one included), or when some ranks' batches ran out and others' did
+    /// not; `Ok(None)` when every rank's ran out.
     pub(crate) fn exchange(
         &self,
-        report: &Report<T>,
-        layout: &Layout,
-    ) -> Result<Vec<ShardReport<T>>> {
-        let all = gather_bytes(self.comm, encode(report))?;
-        let mut shards = Vec::with_capacity(layout.count());
+        report: Option<Report<T>>,
+        layout: Option<&Layout>,
+    ) -> Result<Option<Vec<ShardReport<T>>>> {
+        let message = Message {
+            report,
+            stop: self.stop_flag_set(),
+        };
+        let all = gather_bytes(self.comm, encode(&message))?;
+        let mut messages = Vec::with_capacity(all.len());
         for (q, bytes) in all.iter().enumerate() {
-            let decoded = decode::<T>(bytes).ok_or_else(|| {
+            messages.push(decode::<T>(bytes).ok_or_else(|| {
                 DistError::comm(
                     "exchange",
                     format!("rank {q} sent a message that cannot be read"),
                 )
-            })?;
-            let list = decoded.map_err(|message| DistError::Peer { rank: q, message })?;
+            })?);
+        }
+        if messages.iter().any(|m| m.stop) {
+            self.stopping.set(true);
+        }
+        // a failure first: it says why
+        for (q, m) in messages.iter_mut().enumerate() {
+            if let Some(Err(message)) = &mut m.report {
+                let message = std::mem::take(message);
+                return Err(DistError::Peer { rank: q, message });
+            }
+        }
+        let out = messages.iter().position(|m| m.report.is_none());
+        let more = messages.iter().position(|m| m.report.is_some());
+        let (layout, out) = match (out, more, layout) {
+            (Some(_), None, _) => return Ok(None),
+            (Some(out), Some(more), _) => {
+                return Err(DistError::comm(
+                    "exchange",
+                    format!(
+                        "rank {out}'s batches ran out before rank {more}'s: every rank must \
+                         read as many batches of the same sizes (the same data and batch size)"
+                    ),
+                ))
+            }
+            (None, _, Some(layout)) => (layout, messages),
+            (None, _, None) => {
+                return Err(DistError::invalid(
+                    "exchange",
+                    "a report of a batch needs its layout",
+                ))
+            }
+        };
+        let mut shards = Vec::with_capacity(layout.count());
+        for (q, m) in out.into_iter().enumerate() {
+            let Some(Ok(list)) = m.report else {
+                return Err(DistError::comm("exchange", "a report changed while read"));
+            };
             if list.len() != layout.shards_of(q).len() {
                 return Err(DistError::comm(
                     "exchange",
@@ -403,7 +501,7 @@ impl<'n, 'c, T: Float + Element, B: Block<T>, C: Communicator> DistDataParallel<
             }
             shards.extend(list);
         }
-        Ok(shards)
+        Ok(Some(shards))
     }
 
     /// Sets the gradients and states from the flat sum of `count` shards.

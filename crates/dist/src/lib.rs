@@ -61,7 +61,7 @@ mod wire;
 
 pub use comm::{agree, broadcast_bytes, check_same, gather_bytes, Communicator, Element, Local};
 pub use ddp::{DistConfig, DistDataParallel, Part, StepOutcome, StepTimes};
-pub use epoch::{PartSource, WholeBatches};
+pub use epoch::{PartSource, SkipBatches, WholeBatches};
 pub use error::{DistError, Result};
 pub use layout::Layout;
 #[cfg(feature = "mpi")]

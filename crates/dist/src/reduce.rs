@@ -7,7 +7,10 @@
 //! whose backward did not reach a parameter is skipped for it), and the owners' sums are
 //! gathered back (all-gather). The rank that holds shard 0 adds its own run of shards
 //! first and sends that one partial sum: the same additions, in the same order. The
-//! result does not depend on the number of ranks.
+//! result does not depend on the number of ranks, nor on how the vector is cut into the
+//! owners' slices, so the slices are cut to even out what the ranks receive
+//! ([`owned_slices`]): with 2 ranks and 8 shards, rank 1 (whose 4 shards must each be
+//! sent) owns the whole vector, and the traffic is that of a reduce and a broadcast.
 //!
 //! [`Reduction::Allreduce`]: each rank adds its own shards in order, then one
 //! `allreduce_sum` adds the ranks' sums in the MPI library's order: less traffic, but
@@ -15,7 +18,6 @@
 
 use crate::comm::{Communicator, Element};
 use crate::error::{DistError, Result};
-use crate::layout::slice_of;
 use kiln_nn::ShardGradient;
 use kiln_tensor::Float;
 use std::ops::Range;
@@ -181,10 +183,18 @@ pub(crate) fn shard_order<T: Float + Element, C: Communicator>(
         }
         false => None,
     };
-    let mut send = Vec::with_capacity(flat.len * sent_by(rank).max(1));
-    let mut send_counts = Vec::with_capacity(ranks);
-    for q in 0..ranks {
-        let slice = slice_of(flat.len, q, ranks);
+    let prefix = match (prefix, ranks) {
+        // one rank: the partial sum is the sum
+        (Some(sum), 1) => return Ok(sum),
+        (prefix, _) => prefix,
+    };
+    let counts: Vec<usize> = (0..ranks).map(sent_by).collect();
+    let slices = owned_slices(flat.len, &counts);
+    // each other owner gets this rank's contributions of its slice; this rank's own
+    // are read where they are
+    let mut send = Vec::new();
+    let mut send_counts = vec![0; ranks];
+    for (q, slice) in slices.iter().enumerate().filter(|&(q, _)| q != rank) {
         match &prefix {
             Some(sum) => send.extend_from_slice(&sum[slice.clone()]),
             None => {
@@ -193,30 +203,77 @@ pub(crate) fn shard_order<T: Float + Element, C: Communicator>(
                 }
             }
         }
-        send_counts.push(sent_by(rank) * slice.len());
+        send_counts[q] = counts[rank] * slice.len();
     }
-    drop(prefix);
-    let own = slice_of(flat.len, rank, ranks);
-    let recv_counts: Vec<usize> = (0..ranks).map(|q| sent_by(q) * own.len()).collect();
+    let own = slices[rank].clone();
+    let recv_counts: Vec<usize> = (0..ranks)
+        .map(|q| if q == rank { 0 } else { counts[q] * own.len() })
+        .collect();
     let received = comm.all_to_all(send, &send_counts, &recv_counts)?;
 
+    // the contributions in order: those of the ranks before this one, its own, then
+    // those of the ranks after it (`received` holds the others', in that order)
+    let first_own: usize = counts[..rank].iter().sum();
     let width = own.len();
     let mut sum = vec![T::ZERO; width];
     flat.fold(
         own.clone(),
         contributions.len(),
         |c, slot, r, at| {
-            let at = c * width + at - own.start;
-            has(&contributions[c].1, slot).then(|| &received[at..at + r.len()])
+            if !has(&contributions[c].1, slot) {
+                return None;
+            }
+            if (first_own..first_own + counts[rank]).contains(&c) {
+                return match &prefix {
+                    Some(p) => Some(&p[at..at + r.len()]),
+                    None => Flat::of_shard(&mine[c - first_own], slot, r),
+                };
+            }
+            let k = if c < first_own { c } else { c - counts[rank] };
+            let at = k * width + at - own.start;
+            Some(&received[at..at + r.len()])
         },
         &mut sum,
     );
-    let counts: Vec<usize> = (0..ranks)
-        .map(|q| slice_of(flat.len, q, ranks).len())
-        .collect();
+    drop((received, prefix));
+    let counts: Vec<usize> = slices.iter().map(Range::len).collect();
     let all = comm.all_gather(sum, &counts)?;
     check_len("all_gather", &all, flat.len)?;
     Ok(all)
+}
+
+/// The slices of a vector of `len` that the ranks own, in rank order, when rank `q` sends
+/// `counts[q]` contributions of every slice to its owner: owner `o` receives
+/// `(C - counts[o])` contributions of its slice and, in the all-gather, the `len - |o|`
+/// elements it does not own, where `C` is the sum of the counts; that is `len + k_o |o|`
+/// with `k_o = C - counts[o] - 1`. The slices are sized as `1 / k_o` so that the ranks
+/// receive alike; owners with `k_o = 0` (for whom owning costs nothing more) share the
+/// whole vector. Integer arithmetic only: every rank cuts the same slices.
+pub(crate) fn owned_slices(len: usize, counts: &[usize]) -> Vec<Range<usize>> {
+    let total: usize = counts.iter().sum();
+    let extra: Vec<usize> = counts
+        .iter()
+        .map(|&c| total.saturating_sub(c + 1))
+        .collect();
+    let free = extra.iter().filter(|&&k| k == 0).count();
+    // each owner's weight, in units of 2^-20
+    let weights: Vec<u128> = extra
+        .iter()
+        .map(|&k| match (free, k) {
+            (0, k) => (1u128 << 20) / k as u128,
+            (_, 0) => 1,
+            _ => 0,
+        })
+        .collect();
+    let sum: u128 = weights.iter().sum::<u128>().max(1);
+    let mut at = 0u128;
+    let mut slices = Vec::with_capacity(counts.len());
+    for w in weights {
+        let start = (len as u128 * at / sum) as usize;
+        at += w;
+        slices.push(start..(len as u128 * at / sum) as usize);
+    }
+    slices
 }
 
 /// Each rank's shards added in order, then the ranks' sums added by `allreduce_sum`.
@@ -370,6 +427,39 @@ mod tests {
                     assert_eq!(got, &expected, "{count} shards, {ranks} ranks, rank {rank}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_owners_slices_even_out_what_the_ranks_receive() {
+        // 2 ranks, 8 shards: rank 0 sends one partial sum, rank 1 its 4 shards; owning
+        // costs rank 1 nothing more (k = 5 - 4 - 1 = 0), rank 0 three contributions per
+        // element (k = 3): rank 1 owns it all
+        assert_eq!(owned_slices(1000, &[1, 4]), [0..0, 0..1000]);
+        // 3 ranks, 8 shards in runs of 3, 3, 2: counts 1, 3, 2, so k = 4, 2, 3 and the
+        // slices go as 1/4 : 1/2 : 1/3 = 3 : 6 : 4 (of 1300: 300, 600, 400)
+        assert_eq!(
+            owned_slices(1300, &[1, 3, 2]),
+            [0..300, 300..900, 900..1300]
+        );
+        // 2 ranks of one shard each: k = 0 for both, an even cut
+        assert_eq!(owned_slices(11, &[1, 1]), [0..5, 5..11]);
+        // one rank; and a rank with no shards (k = C - 1) owns the least
+        assert_eq!(
+            owned_slices(7, &[1]),
+            std::iter::once(0..7).collect::<Vec<_>>()
+        );
+        let three = owned_slices(100, &[1, 1, 0]);
+        assert_eq!(three, [0..50, 50..100, 100..100]);
+        // the slices always cover the vector in order
+        for counts in [&[1, 4, 3][..], &[1, 2, 2, 2], &[1, 0, 0, 5]] {
+            let s = owned_slices(12345, counts);
+            assert_eq!(s.first().unwrap().start, 0);
+            assert_eq!(s.last().unwrap().end, 12345);
+            assert!(
+                s.windows(2).all(|w| w[0].end == w[1].start),
+                "{counts:?}: {s:?}"
+            );
         }
     }
 

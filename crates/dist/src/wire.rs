@@ -1,6 +1,7 @@
 //! What the ranks tell each other at every step, as bytes: whether the rank failed (and
-//! why), and for each of its shards the loss, which parameters its backward reached, its
-//! scores and its labels, so that every rank ends the step with the whole batch's.
+//! why) or has no batch left, whether it was asked to stop, and for each of its shards
+//! the loss, which parameters its backward reached, its scores and its labels, so that
+//! every rank ends the step with the whole batch's.
 
 use kiln_nn::Labels;
 use kiln_tensor::{Float, Tensor};
@@ -18,6 +19,15 @@ pub(crate) struct ShardReport<T: Float> {
 
 /// A rank's message for one step: its shards' reports, or the error that stopped it.
 pub(crate) type Report<T> = Result<Vec<ShardReport<T>>, String>;
+
+/// What a rank says at one step of a loop over batches.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Message<T: Float> {
+    /// Its report, or `None` when its batches have run out.
+    pub report: Option<Report<T>>,
+    /// Whether it was asked to stop (its stop flag is set).
+    pub stop: bool,
+}
 
 /// A bounds-checked little-endian reader; `None` once the bytes run out.
 struct Reader<'a>(&'a [u8]);
@@ -84,16 +94,21 @@ fn put_tensor<T: Float>(out: &mut Vec<u8>, t: &Tensor<T>) {
         .for_each(|v| put_u64(out, v.to_f64().to_bits()));
 }
 
-/// The bytes of `report`.
-pub(crate) fn encode<T: Float>(report: &Report<T>) -> Vec<u8> {
+/// The bytes of `message`: its kind (0 shards, 1 an error, 2 no batch), its stop flag,
+/// then the shards or the error's text.
+pub(crate) fn encode<T: Float>(message: &Message<T>) -> Vec<u8> {
     let mut out = Vec::new();
-    match report {
-        Err(message) => {
-            out.push(1);
-            out.extend_from_slice(message.as_bytes());
-        }
-        Ok(shards) => {
-            out.push(0);
+    let kind = match &message.report {
+        Some(Ok(_)) => 0,
+        Some(Err(_)) => 1,
+        None => 2,
+    };
+    out.push(kind);
+    out.push(message.stop as u8);
+    match &message.report {
+        None => {}
+        Some(Err(text)) => out.extend_from_slice(text.as_bytes()),
+        Some(Ok(shards)) => {
             put_u64(&mut out, shards.len() as u64);
             for s in shards {
                 put_u64(&mut out, s.loss.to_bits());
@@ -117,12 +132,28 @@ pub(crate) fn encode<T: Float>(report: &Report<T>) -> Vec<u8> {
     out
 }
 
-/// The report in `bytes`; `None` if they are not one.
-pub(crate) fn decode<T: Float>(bytes: &[u8]) -> Option<Report<T>> {
+/// The message in `bytes`; `None` if they are not one.
+pub(crate) fn decode<T: Float>(bytes: &[u8]) -> Option<Message<T>> {
     let mut r = Reader(bytes);
-    if r.u8()? == 1 {
-        return Some(Err(String::from_utf8_lossy(r.0).into_owned()));
-    }
+    let kind = r.u8()?;
+    let stop = match r.u8()? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    let report = match kind {
+        0 => Some(Ok(shards(&mut r)?)),
+        1 => Some(Err(
+            String::from_utf8_lossy(std::mem::take(&mut r.0)).into_owned()
+        )),
+        2 => None,
+        _ => return None,
+    };
+    r.0.is_empty().then_some(Message { report, stop })
+}
+
+/// The shards of a report.
+fn shards<T: Float>(r: &mut Reader<'_>) -> Option<Vec<ShardReport<T>>> {
     let count = r.count()?;
     let mut shards = Vec::with_capacity(count);
     for _ in 0..count {
@@ -148,7 +179,7 @@ pub(crate) fn decode<T: Float>(bytes: &[u8]) -> Option<Report<T>> {
             labels,
         });
     }
-    r.0.is_empty().then_some(Ok(shards))
+    Some(shards)
 }
 
 #[cfg(test)]
@@ -172,17 +203,40 @@ mod tests {
                 labels: Labels::Targets(scores),
             },
         ]);
-        let bytes = encode(&report);
+        let message = Message {
+            report: Some(report),
+            stop: false,
+        };
+        let bytes = encode(&message);
         let back = decode::<f32>(&bytes).unwrap();
-        assert_eq!(back, report);
-        assert_eq!(back.unwrap()[1].loss.to_bits(), (-0.0f64).to_bits());
-        for cut in [1, 9, bytes.len() / 2, bytes.len() - 1] {
+        assert_eq!(back, message);
+        let shards = back.report.unwrap().unwrap();
+        assert_eq!(shards[1].loss.to_bits(), (-0.0f64).to_bits());
+        for cut in [1, 2, 10, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode::<f32>(&bytes[..cut]).is_none(), "cut at {cut}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode::<f32>(&longer).is_none());
-        let failed: Report<f64> = Err("rank 1: corrupt".into());
+        // a stop flag other than 0 or 1, or an unknown kind, is damage
+        for (at, byte) in [(1, 2), (0, 3)] {
+            let mut bad = bytes.clone();
+            bad[at] = byte;
+            assert!(decode::<f32>(&bad).is_none(), "byte {at} = {byte}");
+        }
+        let failed = Message::<f64> {
+            report: Some(Err("rank 1: corrupt".into())),
+            stop: true,
+        };
+        assert_eq!(encode(&failed)[..2], [1, 1]);
         assert_eq!(decode::<f64>(&encode(&failed)).unwrap(), failed);
+        // no batch left: the kind and the flag only
+        let ended = Message::<f32> {
+            report: None,
+            stop: true,
+        };
+        assert_eq!(encode(&ended), [2, 1]);
+        assert_eq!(decode::<f32>(&[2, 1]).unwrap(), ended);
+        assert!(decode::<f32>(&[2, 0, 0]).is_none());
     }
 }

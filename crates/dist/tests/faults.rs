@@ -9,7 +9,7 @@ use common::{data, fresh, make, on_ranks, trainer, BATCH, SEED, SHARDS};
 use kiln_dist::{
     agree, check_same, Communicator, DistConfig, DistDataParallel, DistError, PartSource,
 };
-use kiln_nn::data::{Batch, DataLoader};
+use kiln_nn::data::{Batch, DataLoader, Dataset, EpochKey, ImageDataset, Label, Sample};
 use kiln_nn::{BlockExt, Dense, Init, NnError, Sequential};
 use kiln_tensor::Tensor;
 use std::ops::Range;
@@ -113,11 +113,13 @@ impl<S: PartSource<f32>> PartSource<f32> for Poisoned<S> {
     fn next_part(
         &mut self,
         part: &mut dyn FnMut(usize) -> Range<usize>,
-    ) -> Option<(usize, Batch<f32>)> {
+    ) -> Option<(usize, kiln_nn::Result<Batch<f32>>)> {
         let (n, mut batch) = self.inner.next_part(part)?;
         self.seen += 1;
         if self.seen == self.step && self.me == self.rank {
-            batch.images.data_mut()[0] = f32::NAN;
+            if let Ok(b) = &mut batch {
+                b.images.data_mut()[0] = f32::NAN;
+            }
         }
         Some((n, batch))
     }
@@ -159,6 +161,96 @@ fn a_step_that_fails_on_one_rank_stops_every_rank_at_that_step() {
             "rank 1 failed: train_epoch: batch 2 has NaN or infinite pixels",
             "rank {r}"
         );
+    }
+}
+
+/// The test data with sample `bad` unreadable (as if its bytes were corrupt).
+struct Corrupt {
+    inner: ImageDataset,
+    bad: usize,
+}
+
+impl Dataset for Corrupt {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn name(&self) -> String {
+        "Corrupt".into()
+    }
+
+    fn sample(&self, index: usize, key: EpochKey) -> kiln_nn::Result<(Sample<'_>, Label)> {
+        if index == self.bad {
+            return Err(NnError::invalid(
+                "Corrupt",
+                "the record's bytes are damaged",
+            ));
+        }
+        self.inner.sample(index, key)
+    }
+}
+
+#[test]
+fn a_sample_one_rank_cannot_read_mid_epoch_stops_every_rank_with_its_error() {
+    // sample 77 is read by the one rank whose shards hold it, in some batch after the first
+    let results = on_ranks(3, |comm| {
+        let data = Corrupt {
+            inner: data(),
+            bad: 77,
+        };
+        let net = fresh();
+        let dist = DistDataParallel::new(&comm, &net, make, DistConfig::new(SHARDS)).unwrap();
+        let mut trainer = trainer(&net);
+        let mut loader = DataLoader::new(&data, BATCH).unwrap().shuffle(SEED);
+        let err = dist
+            .train_epoch(loader.try_epoch(0), &mut trainer, BATCH, |_| {})
+            .unwrap_err();
+        dist.verify_in_sync(&trainer).unwrap();
+        (err.to_string(), trainer.num_update())
+    });
+    let own: Vec<usize> = (0..3)
+        .filter(|&r| !results[r].0.starts_with("rank "))
+        .collect();
+    assert_eq!(own.len(), 1, "one rank read sample 77: {results:?}");
+    let (reader, (text, steps)) = (own[0], &results[own[0]]);
+    assert!(
+        text.contains("Corrupt sample 77") && text.contains("the record's bytes are damaged"),
+        "{text}"
+    );
+    // every rank stopped at the same step, with the reader's message
+    for (r, (e, n)) in results.iter().enumerate() {
+        assert_eq!(n, steps, "rank {r} took another number of steps");
+        if r != reader {
+            assert_eq!(e, &format!("rank {reader} failed: {text}"), "rank {r}");
+        }
+    }
+}
+
+#[test]
+fn ranks_whose_batches_run_out_at_different_steps_are_told_not_left_waiting() {
+    let data = data();
+    let start = Instant::now();
+    let errors = on_ranks(2, |comm| {
+        let net = fresh();
+        let dist = DistDataParallel::new(&comm, &net, make, DistConfig::new(SHARDS)).unwrap();
+        let mut trainer = trainer(&net);
+        let mut loader = DataLoader::new(&data, BATCH).unwrap().shuffle(SEED);
+        // rank 1 has one batch fewer (104 samples: 4 batches)
+        let batches = loader.try_epoch::<f32>(0).take(4 - comm.rank());
+        let taken = kiln_dist::WholeBatches(batches.map(Result::unwrap));
+        let err = dist
+            .train_epoch(taken, &mut trainer, BATCH, |_| {})
+            .unwrap_err();
+        (err.to_string(), trainer.num_update())
+    });
+    assert!(start.elapsed() < Duration::from_secs(10));
+    for (e, steps) in &errors {
+        assert_eq!(
+            e,
+            "exchange: rank 1's batches ran out before rank 0's: every rank must read as many \
+             batches of the same sizes (the same data and batch size)"
+        );
+        assert_eq!(*steps, 3);
     }
 }
 

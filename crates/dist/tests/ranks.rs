@@ -1,7 +1,8 @@
 //! `DistDataParallel` on ranks that are threads of this process (`ThreadComm`): the
 //! same bits as one process's `DataParallel` with the same shards, for 1, 2 and 3 ranks
 //! and any threads per rank; checkpoints written with 2 ranks resume on 1 or 3 as if
-//! never stopped; the plain-allreduce mode is close, and the same for a fixed rank count.
+//! never stopped, and so do runs stopped mid-epoch by a stop request on one rank; the
+//! plain-allreduce mode is close, and the same for a fixed rank count.
 
 mod common;
 
@@ -12,6 +13,7 @@ use kiln_nn::data::DataLoader;
 use kiln_nn::train::EpochStats;
 use kiln_nn::{BlockExt, DataParallel};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What a run ends with: the weights' bits, every epoch's stats, the checkpoint's bytes.
 type Run = (Vec<u32>, Vec<EpochStats>, Vec<u8>);
@@ -176,4 +178,108 @@ fn evaluation_across_ranks_is_data_parallels() {
             .unwrap()
     });
     assert_eq!(got, vec![expected; 3]);
+}
+
+/// A stop flag of its own for one rank (a signal handler's is a static).
+fn flag() -> &'static AtomicBool {
+    Box::leak(Box::new(AtomicBool::new(false)))
+}
+
+#[test]
+fn a_stop_asked_on_one_rank_ends_every_rank_after_the_same_step_and_resumes_exactly() {
+    let dir = temp("stop");
+    let expected = reference(2, &dir);
+    let stopped = dir.join("stopped.state");
+    // 2 ranks; rank 1 alone is asked to stop during step 2 of the second epoch (4 batches
+    // of 32, 32, 32, 8): the ranks hear of it at step 3 and end the epoch after it
+    let done = on_ranks(2, |comm| {
+        let data = data();
+        let net = fresh();
+        let dist = DistDataParallel::new(&comm, &net, make, DistConfig::new(SHARDS)).unwrap();
+        let stop = flag();
+        dist.stop_on(stop);
+        let mut trainer = trainer(&net);
+        dist.sync_trainer(&mut trainer).unwrap();
+        let mut loader = DataLoader::new(&data, BATCH).unwrap().shuffle(SEED);
+        let first = dist
+            .train_epoch(loader.try_epoch(0), &mut trainer, BATCH, |_| {})
+            .unwrap();
+        assert_eq!(first.steps, 4);
+        assert!(!dist.stopping() && !dist.agree_to_stop().unwrap());
+        let rank = comm.rank();
+        let second = dist
+            .train_epoch(loader.try_epoch(1), &mut trainer, BATCH, |s| {
+                if rank == 1 && s.steps == 2 {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            })
+            .unwrap();
+        assert!(dist.stopping() && dist.agree_to_stop().unwrap());
+        let progress = TrainingProgress {
+            epoch: 1,
+            batches: second.steps as u64,
+            seed: SEED,
+        };
+        dist.save_training_state(&stopped, &trainer, progress)
+            .unwrap();
+        // once agreed, a loop ends before its first step
+        let none = dist
+            .train_epoch(loader.try_epoch(1), &mut trainer, BATCH, |_| {})
+            .unwrap();
+        assert_eq!((none.steps, none.samples), (0, 0));
+        (second.steps, second.samples, trainer.num_update())
+    });
+    assert_eq!(done, vec![(3, 96, 7); 2], "every rank stopped after step 3");
+    // resumed on 1 and 3 ranks: batch 4 of the second epoch, then the uninterrupted bits
+    for ranks in [1, 3] {
+        let save = dir.join(format!("resumed-{ranks}.state"));
+        let runs = on_ranks(ranks, |comm| {
+            let data = data();
+            let net = fresh();
+            let dist = DistDataParallel::new(&comm, &net, make, DistConfig::new(SHARDS)).unwrap();
+            let mut trainer = trainer(&net);
+            dist.sync_trainer(&mut trainer).unwrap();
+            let progress = dist.load_training_state(&stopped, &mut trainer).unwrap();
+            assert_eq!((progress.epoch, progress.batches), (1, 3));
+            let mut loader = DataLoader::new(&data, BATCH).unwrap().shuffle(SEED);
+            let rest = kiln_dist::SkipBatches::new(loader.try_epoch(1), 3);
+            let last = dist.train_epoch(rest, &mut trainer, BATCH, |_| {}).unwrap();
+            assert_eq!((last.steps, last.samples), (1, 8));
+            let progress = TrainingProgress {
+                epoch: 2,
+                batches: 0,
+                seed: SEED,
+            };
+            dist.save_training_state(&save, &trainer, progress).unwrap();
+            comm.barrier().unwrap();
+            (bits(&net), std::fs::read(&save).unwrap())
+        });
+        for (rank, run) in runs.iter().enumerate() {
+            assert_eq!(
+                run.0, expected.0,
+                "resumed on {ranks} ranks, rank {rank}: weights"
+            );
+            assert!(
+                run.1 == expected.2,
+                "resumed on {ranks} ranks: the checkpoint differs from the uninterrupted run's"
+            );
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_flag_set_between_steps_on_one_rank_is_agreed_on_by_all() {
+    let answers = on_ranks(3, |comm| {
+        let net = fresh();
+        let dist = DistDataParallel::new(&comm, &net, make, DistConfig::new(SHARDS)).unwrap();
+        let stop = flag();
+        dist.stop_on(stop);
+        let before = dist.agree_to_stop().unwrap();
+        if comm.rank() == 2 {
+            stop.store(true, Ordering::SeqCst);
+        }
+        (before, dist.agree_to_stop().unwrap(), dist.stopping())
+    });
+    assert_eq!(answers, vec![(false, true, true); 3]);
 }
