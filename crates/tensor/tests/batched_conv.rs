@@ -10,8 +10,11 @@ use kiln_tensor::simd::{with_level, Level};
 use kiln_tensor::{Float, Tensor};
 use rand::{rngs::StdRng, SeedableRng};
 
-/// (input, weight, stride, padding, groups): 19 images are three tasks of 8, 8 and 3.
-const CASES: [([usize; 4], [usize; 4], usize, usize, usize); 4] = [
+/// (input, weight, stride, padding, groups).
+type Case = ([usize; 4], [usize; 4], usize, usize, usize);
+
+/// 19 images are three tasks of 8, 8 and 3.
+const CASES: [Case; 4] = [
     // ResNet-18's last stage, narrowed: 3×3 at 3×3 with padding
     ([19, 8, 3, 3], [16, 8, 3, 3], 1, 1, 1),
     // its stride-2 entry and 1×1 shortcut
