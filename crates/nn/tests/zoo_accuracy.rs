@@ -1,15 +1,16 @@
 //! Cheap accuracy checks of the modern-CNN chapter on the bundled Fashion-MNIST, on one
 //! thread: BN-LeNet's first epoch with the book's settings against MXNet's epoch line, and
-//! a few dozen steps of ResNet-18 at 32×32. Both fail when BatchNorm or the residual
+//! two runs of 30 steps of ResNet-18 at 32×32. Both fail when BatchNorm or the residual
 //! connection is broken (each was broken on purpose while choosing the thresholds: see
-//! each test). Times, release build, one thread, on a 2-core machine running 5 other
-//! busy processes (load 5–6): 9 s and 32 s.
+//! each test). Times, release build, one thread, on a 2-core machine running 4–5 other
+//! busy processes: 8–15 s and about 25 s.
 
+use kiln_autograd::Var;
 use kiln_nn::data::transforms::Resize;
 use kiln_nn::data::{locate_fashion_mnist, DataLoader, Dataset, FashionMnist};
 use kiln_nn::train::{evaluate_accuracy, train_epoch};
 use kiln_nn::zoo::{bn_lenet, resnet18};
-use kiln_nn::{BlockExt, Init, Sgd, Trainer};
+use kiln_nn::{BlockExt, Init, Loss, Sgd, SoftmaxCrossEntropyLoss, Trainer};
 use kiln_tensor::parallel::with_threads;
 use std::time::Instant;
 
@@ -43,62 +44,72 @@ fn bn_lenet_first_epoch_is_mxnets() {
         start.elapsed().as_secs_f64()
     );
     assert_eq!(stats.samples, 60_000);
-    // MXNet's line, give or take what another seed changes in a first epoch
+    // MXNet's line, give or take what another seed changes in a first epoch (seeds 0–3:
+    // loss 0.622–0.652, train acc 0.767–0.780, test acc 0.788–0.826)
     assert!((0.55..=0.75).contains(&loss), "loss {loss}");
-    assert!((0.73..=0.80).contains(&train_acc), "train acc {train_acc}");
+    assert!((0.73..=0.82).contains(&train_acc), "train acc {train_acc}");
     assert!(test_acc >= 0.75, "test acc {test_acc}");
+}
+
+/// One run of ResNet-18 on the first 960 training images resized to 32×32 (30 steps of 32,
+/// lr 0.05, Xavier; shuffle and initialization from `seed`), then the mean loss and the
+/// accuracy in predict mode on the first 500 test images.
+fn resnet18_run(seed: u64) -> (f64, f64) {
+    const BATCH: usize = 32;
+    let dir = locate_fashion_mnist(None).unwrap();
+    let train = FashionMnist::new(&dir, true)
+        .unwrap()
+        .take(30 * BATCH)
+        .transform_first(Resize::new(32).unwrap());
+    let test = FashionMnist::new(&dir, false)
+        .unwrap()
+        .take(500)
+        .transform_first(Resize::new(32).unwrap());
+    let net = resnet18::<f32>();
+    net.initialize(&Init::xavier(), seed).unwrap();
+    let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.05));
+    let mut loader = DataLoader::new(&train, BATCH).unwrap().shuffle(seed);
+    let stats = train_epoch(&net, loader.epoch::<f32>(0), &mut trainer, BATCH, |_| {}).unwrap();
+    assert_eq!(stats.steps, 30);
+    let mut test = DataLoader::new(&test, 250).unwrap();
+    let (mut loss, mut n) = (0.0, 0);
+    for batch in test.epoch::<f32>(0) {
+        let scores = Var::constant(net.predict(&batch.images).unwrap());
+        let l = SoftmaxCrossEntropyLoss
+            .loss(&scores, batch.labels.as_ref())
+            .unwrap();
+        loss += l.sum().unwrap().value().item().unwrap() as f64;
+        n += batch.labels.len();
+    }
+    let acc = evaluate_accuracy(&net, test.epoch::<f32>(0)).unwrap();
+    (loss / n as f64, acc)
 }
 
 #[test]
 fn resnet18_at_32_learns_in_thirty_steps() {
-    // The settings (batch 32, lr 0.05, Xavier) on the first 960 training images
-    // resized to 32×32, one pass: 30 steps. Their losses fall from 3.9 (up to 10.7 in
-    // the first steps) to a mean of 1.28 over the last 10, and the first 500 test images
-    // score 0.618 in predict mode. Broken on purpose: without the shortcut (relu(Y + 0·X))
-    // 2.11 and 0.324; BatchNorm with the running statistics in training 2.16 and 0.446;
-    // running statistics never updated 1.28 and 0.096.
-    const STEPS: usize = 30;
-    const BATCH: usize = 32;
+    // The settings (batch 32, lr 0.05) for 30 steps at 32×32, twice (seeds 0 and
+    // 1): the mean held-out loss must fall below 1.45 and the mean accuracy reach 0.45.
+    // Chosen from 6 seeds of each variant (release, one thread): the network as it is,
+    // held-out loss 1.06–1.29 and accuracy 0.52–0.61 (1.35 and 0.62 for seed 0 before
+    // the batched lowering of small planes changed the bits); broken on purpose (and
+    // reverted), without the shortcut (relu(Y + 0·X)) 1.61–2.14 and 0.19–0.35,
+    // BatchNorm normalizing with the running statistics in training 1.97–2.07 and
+    // 0.29–0.49, running statistics never updated 3.7–17.5 and 0.08–0.13. The training
+    // loss does not tell them apart this early: the shortcut-less network's mean loss
+    // over the last 10 steps (1.42–2.17) overlaps the true one's (1.35–1.88); the loss
+    // in predict mode, on images not trained on, does.
     let start = Instant::now();
-    let (losses, test_acc) = with_threads(1, || {
-        let dir = locate_fashion_mnist(None).unwrap();
-        let train = FashionMnist::new(&dir, true)
-            .unwrap()
-            .take(STEPS * BATCH)
-            .transform_first(Resize::new(32).unwrap());
-        let test = FashionMnist::new(&dir, false)
-            .unwrap()
-            .take(500)
-            .transform_first(Resize::new(32).unwrap());
-        let net = resnet18::<f32>();
-        net.initialize(&Init::xavier(), 0).unwrap();
-        let mut trainer = Trainer::new(net.collect_params(), Sgd::new(0.05));
-        let mut loader = DataLoader::new(&train, BATCH).unwrap().shuffle(0);
-        // each step's mean loss, from the running sums the progress reports carry
-        let (mut losses, mut total) = (Vec::new(), 0.0);
-        train_epoch(&net, loader.epoch::<f32>(0), &mut trainer, BATCH, |r| {
-            let sum = r.loss * r.samples as f64;
-            losses.push((sum - total) / BATCH as f64);
-            total = sum;
-        })
-        .unwrap();
-        let mut test = DataLoader::new(&test, 250).unwrap();
-        (
-            losses,
-            evaluate_accuracy(&net, test.epoch::<f32>(0)).unwrap(),
-        )
-    })
-    .unwrap();
-    assert_eq!(losses.len(), STEPS);
-    let last: f64 = losses[STEPS - 10..].iter().sum::<f64>() / 10.0;
+    let runs = with_threads(1, || [resnet18_run(0), resnet18_run(1)]).unwrap();
+    let loss = (runs[0].0 + runs[1].0) / 2.0;
+    let acc = (runs[0].1 + runs[1].1) / 2.0;
     eprintln!(
-        "resnet18 at 32: first loss {:.2}, mean of the last 10 {last:.4}, test acc {test_acc:.3}, {:.1} s",
-        losses[0],
+        "resnet18 at 32, 30 steps: held-out loss {:.3} and {:.3}, accuracy {:.3} and {:.3}, {:.1} s",
+        runs[0].0,
+        runs[1].0,
+        runs[0].1,
+        runs[1].1,
         start.elapsed().as_secs_f64()
     );
-    // 30 steps at lr 0.05 are chaotic enough that rounding moves this mean: 1.28 (AVX-512,
-    // per-image lowering), 1.40 (AVX2), 1.72-1.74 (AVX-512 with the batched lowering, and
-    // the scalar level); a broken BatchNorm or shortcut gives 2.11-2.16
-    assert!(last <= 1.9, "mean loss of the last 10 steps {last}");
-    assert!(test_acc >= 0.5, "test acc {test_acc}");
+    assert!(loss <= 1.45, "mean held-out loss {loss}");
+    assert!(acc >= 0.45, "mean held-out accuracy {acc}");
 }
