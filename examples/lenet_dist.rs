@@ -9,11 +9,11 @@
 
 mod common;
 
-use common::dist::{DistFiles, DistFit, Finished, INTERRUPTED};
+use common::dist::{fingerprint, DistFiles, DistFit, Finished, INTERRUPTED};
 use common::Args;
 use kiln::dist::{agree, check_same, Communicator, DistConfig, DistDataParallel, Reduction};
 use kiln::nn::checkpoint::load_weights;
-use kiln::nn::data::{locate_fashion_mnist, DataLoader, FashionMnist, ImageDataset};
+use kiln::nn::data::{locate_fashion_mnist, DataLoader, FashionMnist};
 use kiln::nn::zoo::lenet;
 use kiln::nn::{Activation, BlockExt, Init, Sgd, Trainer};
 use std::error::Error;
@@ -228,16 +228,4 @@ fn run<C: Communicator>(comm: &C, args: &Args, threads: usize) -> Result<Finishe
     // no rank leaves before rank 0 has written its files
     comm.barrier()?;
     Ok(finished)
-}
-
-/// The dataset's size and an FNV-1a hash of its pixels and labels, so that ranks on
-/// machines with different copies of the data are refused.
-fn fingerprint(data: &ImageDataset) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-    for i in 0..data.len() {
-        data.image(i).iter().for_each(|&b| eat(b));
-        eat(data.label(i) as u8);
-    }
-    format!("{} images, {h:016x}", data.len())
 }

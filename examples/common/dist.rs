@@ -7,7 +7,7 @@
 use super::{bench, line_chart_svg, median, report, Args};
 use kiln::dist::{agree, Communicator, DistConfig, DistDataParallel, Part, SkipBatches};
 use kiln::nn::checkpoint::{self, TrainingProgress};
-use kiln::nn::data::{DataLoader, Dataset};
+use kiln::nn::data::{DataLoader, Dataset, ImageDataset};
 use kiln::nn::{Block, BlockExt, Init, Labels, NnError, Sgd, Trainer};
 use kiln::tensor::Tensor;
 use std::error::Error;
@@ -523,6 +523,19 @@ impl DistFit<'_> {
         dist.save_training_state(&self.files.state, trainer, progress)?;
         Ok(())
     }
+}
+
+/// The dataset's size and an FNV-1a hash of its pixels and labels, for
+/// `kiln::dist::check_same`, so that ranks on machines with different copies of the data
+/// are refused.
+pub fn fingerprint(data: &ImageDataset) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    for i in 0..data.len() {
+        data.image(i).iter().for_each(|&b| eat(b));
+        eat(data.label(i) as u8);
+    }
+    format!("{} images, {h:016x}", data.len())
 }
 
 /// Training throughput of `make`'s network across the ranks of `comm` on the batch `x`,

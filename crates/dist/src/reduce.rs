@@ -9,7 +9,7 @@
 //! first and sends that one partial sum: the same additions, in the same order. The
 //! result does not depend on the number of ranks, nor on how the vector is cut into the
 //! owners' slices, so the slices are cut to even out what the ranks receive
-//! ([`owned_slices`]): with 2 ranks and 8 shards, rank 1 (whose 4 shards must each be
+//! (`owned_slices`): with 2 ranks and 8 shards, rank 1 (whose 4 shards must each be
 //! sent) owns the whole vector, and the traffic is that of a reduce and a broadcast.
 //!
 //! [`Reduction::Allreduce`]: each rank adds its own shards in order, then one
